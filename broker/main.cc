@@ -1,0 +1,16 @@
+// gssgate-broker: placeholder until the credential broker lands (issue 3).
+#include <cstdio>
+#include <cstring>
+
+#include "gssgate/v1/broker.pb.h"
+
+int main(int argc, char** argv) {
+  if (argc > 1 && std::strcmp(argv[1], "--version") == 0) {
+    gssgate::v1::VersionInfo info;
+    info.set_version(GSSGATE_VERSION);
+    std::printf("gssgate-broker %s\n", info.version().c_str());
+    return 0;
+  }
+  std::fprintf(stderr, "gssgate-broker: not implemented yet in this version\n");
+  return 1;
+}

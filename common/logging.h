@@ -1,0 +1,50 @@
+// Logging setup for the daemons: spdlog, one named logger per component, human-readable text
+// or JSON lines on stderr. Never log tokens, tickets, keys, cookies, handles or Authorization
+// values — log `shortHash()` of them if correlation is needed.
+//
+//   setupLogging({.level = "info", .format = LogFormat::kJson});
+//   auto log = logger("auth");
+//   log->info("authenticated {}", printable(principal));
+//
+// Thread-safety: setupLogging/setLogLevel may be called at any time (spdlog registry is
+// thread-safe); loggers are safe to use from any thread.
+#pragma once
+
+#include <spdlog/spdlog.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+
+namespace gssgate {
+
+enum class LogFormat { kText, kJson };
+
+struct LogOptions {
+  std::string level = "info";  // trace, debug, info, warn, error, critical, off
+  LogFormat format = LogFormat::kText;
+};
+
+// Validates a level name; used by config loaders.
+bool isValidLogLevel(std::string_view level);
+
+// Installs the stderr sink and formatter for all loggers (existing and future).
+absl::Status setupLogging(const LogOptions& options);
+// Changes the level of every logger (SIGHUP).
+void setLogLevel(std::string_view level);
+
+// The logger named `component`, created on first use with the current sink and level.
+std::shared_ptr<spdlog::logger> logger(const std::string& component);
+
+// Text safe to put in a log line or an HTTP header: printable ASCII is kept; anything else
+// (control bytes, DEL, non-ASCII) becomes \xNN, and backslash becomes \\ — so a principal
+// name cannot forge log lines or split headers.
+std::string printable(std::string_view text);
+
+// First 8 bytes of SHA-256 in hex: lets operators correlate a secret across log lines without
+// the log revealing it.
+std::string shortHash(std::string_view secret);
+
+}  // namespace gssgate
