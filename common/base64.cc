@@ -3,6 +3,8 @@
 #include <array>
 #include <cstdint>
 
+#include "common/secure_wipe.h"
+
 namespace gssgate {
 namespace {
 
@@ -11,13 +13,16 @@ constexpr std::string_view kStd =
 constexpr std::string_view kUrl =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
+constexpr uint32_t kSixBits = 0x3FU;
+constexpr uint32_t kByte = 0xFFU;
+
 using Table = std::array<int8_t, 256>;
 
 constexpr Table makeTable(std::string_view alphabet) {
   Table t{};
   for (auto& v : t) v = -1;
   for (size_t i = 0; i < alphabet.size(); ++i) {
-    t[static_cast<unsigned char>(alphabet[i])] = static_cast<int8_t>(i);
+    t.at(static_cast<unsigned char>(alphabet[i])) = static_cast<int8_t>(i);
   }
   return t;
 }
@@ -28,50 +33,60 @@ constexpr Table kUrlTable = makeTable(kUrl);
 std::string encode(std::string_view in, std::string_view alphabet, bool pad) {
   std::string out;
   out.reserve((in.size() + 2) / 3 * 4);
-  size_t i = 0;
   auto byte = [&](size_t k) { return static_cast<uint32_t>(static_cast<unsigned char>(in[k])); };
+  auto sextet = [&](uint32_t group, unsigned shift) {
+    return alphabet[(group >> shift) & kSixBits];
+  };
+  size_t i = 0;
   for (; i + 3 <= in.size(); i += 3) {
-    uint32_t v = (byte(i) << 16) | (byte(i + 1) << 8) | byte(i + 2);
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    out += alphabet[(v >> 6) & 63];
-    out += alphabet[v & 63];
+    const uint32_t v = (byte(i) << 16U) | (byte(i + 1) << 8U) | byte(i + 2);
+    out += sextet(v, 18);
+    out += sextet(v, 12);
+    out += sextet(v, 6);
+    out += sextet(v, 0);
   }
-  size_t rest = in.size() - i;
+  const size_t rest = in.size() - i;
   if (rest == 1) {
-    uint32_t v = byte(i) << 16;
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
+    const uint32_t v = byte(i) << 16U;
+    out += sextet(v, 18);
+    out += sextet(v, 12);
     if (pad) out += "==";
   } else if (rest == 2) {
-    uint32_t v = (byte(i) << 16) | (byte(i + 1) << 8);
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    out += alphabet[(v >> 6) & 63];
+    const uint32_t v = (byte(i) << 16U) | (byte(i + 1) << 8U);
+    out += sextet(v, 18);
+    out += sextet(v, 12);
+    out += sextet(v, 6);
     if (pad) out += '=';
   }
   return out;
 }
 
-// Decodes `in` (padding already removed); `in.size() % 4` must not be 1.
+// Decodes `in` (padding already removed); a length of 4n+1 can never be valid. Decoded bytes
+// are usually tokens, so a half-decoded buffer is wiped before it is dropped.
 std::optional<std::string> decode(std::string_view in, const Table& table) {
   if (in.size() % 4 == 1) return std::nullopt;
   std::string out;
   out.reserve(in.size() / 4 * 3 + 2);
   uint32_t acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    int8_t v = table[static_cast<unsigned char>(c)];
-    if (v < 0) return std::nullopt;
-    acc = (acc << 6) | static_cast<uint32_t>(v);
+  unsigned bits = 0;
+  for (const char c : in) {
+    const int8_t v = table.at(static_cast<unsigned char>(c));
+    if (v < 0) {
+      secureWipe(out);
+      return std::nullopt;
+    }
+    acc = (acc << 6U) | static_cast<uint32_t>(v);
     bits += 6;
     if (bits >= 8) {
       bits -= 8;
-      out += static_cast<char>((acc >> bits) & 0xff);
+      out += static_cast<char>((acc >> bits) & kByte);
     }
   }
   // Leftover bits must be zero for the encoding to be canonical.
-  if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) return std::nullopt;
+  if (bits > 0 && (acc & ((1U << bits) - 1)) != 0) {
+    secureWipe(out);
+    return std::nullopt;
+  }
   return out;
 }
 
@@ -82,10 +97,13 @@ std::string base64UrlEncode(std::string_view bytes) { return encode(bytes, kUrl,
 
 std::optional<std::string> base64Decode(std::string_view text) {
   if (text.size() % 4 != 0) return std::nullopt;
+  // Padding is "=" or "==" at the very end; any other '=' is left in and rejected by decode().
   size_t padding = 0;
-  if (!text.empty() && text.back() == '=') ++padding;
-  if (text.size() >= 2 && text[text.size() - 2] == '=') ++padding;
-  if (padding == 1 && text.size() >= 2 && text[text.size() - 2] == '=') return std::nullopt;
+  if (text.ends_with("==")) {
+    padding = 2;
+  } else if (text.ends_with('=')) {
+    padding = 1;
+  }
   return decode(text.substr(0, text.size() - padding), kStdTable);
 }
 

@@ -1,9 +1,11 @@
 #include "common/config_reader.h"
 
+#include <array>
 #include <charconv>
 #include <fstream>
 #include <limits>
 #include <sstream>
+#include <utility>
 
 #include "common/strings.h"
 
@@ -25,6 +27,40 @@ std::pair<std::string_view, std::string_view> splitNumber(std::string_view text)
   return {text.substr(0, i), text.substr(i)};
 }
 
+struct Unit {
+  std::string_view suffix;
+  uint64_t factor;
+};
+
+// Looks `suffix` up in `units`; nullopt if it is not one of them.
+template <size_t N>
+std::optional<uint64_t> unitFactor(const std::array<Unit, N>& units, std::string_view suffix) {
+  for (const Unit& u : units) {
+    if (u.suffix == suffix) return u.factor;
+  }
+  return std::nullopt;
+}
+
+constexpr uint64_t kKiB = uint64_t{1} << 10U;
+constexpr uint64_t kMiB = uint64_t{1} << 20U;
+constexpr uint64_t kGiB = uint64_t{1} << 30U;
+
+// Duration suffixes in milliseconds; "" means seconds. Case-sensitive ("m" is minutes).
+constexpr std::array<Unit, 6> kDurationUnits = {
+    {{"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}}};
+// Byte-size suffixes, compared lower-cased; k/kb/kib all mean KiB (nobody wants 1000).
+constexpr std::array<Unit, 11> kByteUnits = {{{"", 1},
+                                              {"b", 1},
+                                              {"k", kKiB},
+                                              {"kb", kKiB},
+                                              {"kib", kKiB},
+                                              {"m", kMiB},
+                                              {"mb", kMiB},
+                                              {"mib", kMiB},
+                                              {"g", kGiB},
+                                              {"gb", kGiB},
+                                              {"gib", kGiB}}};
+
 std::string describe(const YAML::Node& node) {
   if (node.IsScalar()) return "'" + node.Scalar() + "'";
   if (node.IsSequence()) return "a list";
@@ -38,39 +74,28 @@ std::optional<std::chrono::milliseconds> parseDuration(std::string_view text) {
   text = trimAscii(text);
   auto [num, unit] = splitNumber(text);
   auto value = parseUnsigned(num);
-  if (!value) return std::nullopt;
-  uint64_t factor = 0;
-  if (unit.empty() || unit == "s") factor = 1000;
-  else if (unit == "ms") factor = 1;
-  else if (unit == "m") factor = 60'000;
-  else if (unit == "h") factor = 3'600'000;
-  else if (unit == "d") factor = 86'400'000;
-  else return std::nullopt;
-  if (*value > std::numeric_limits<int64_t>::max() / factor / 2) return std::nullopt;
-  return std::chrono::milliseconds(static_cast<int64_t>(*value * factor));
+  auto factor = unitFactor(kDurationUnits, unit);
+  if (!value || !factor) return std::nullopt;
+  // Half the range of milliseconds, so that `now + duration` cannot overflow either.
+  const uint64_t limit = static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) / 2;
+  if (*value > limit / *factor) return std::nullopt;
+  return std::chrono::milliseconds(static_cast<int64_t>(*value * *factor));
 }
 
 std::optional<uint64_t> parseByteSize(std::string_view text) {
   text = trimAscii(text);
   auto [num, unit] = splitNumber(text);
   auto value = parseUnsigned(num);
-  if (!value) return std::nullopt;
-  uint64_t factor = 0;
-  std::string u = toLowerAscii(unit);
-  if (u.empty() || u == "b") factor = 1;
-  else if (u == "k" || u == "kb" || u == "kib") factor = 1ull << 10;
-  else if (u == "m" || u == "mb" || u == "mib") factor = 1ull << 20;
-  else if (u == "g" || u == "gb" || u == "gib") factor = 1ull << 30;
-  else return std::nullopt;
-  if (*value > std::numeric_limits<uint64_t>::max() / factor) return std::nullopt;
-  return *value * factor;
+  auto factor = unitFactor(kByteUnits, toLowerAscii(unit));
+  if (!value || !factor) return std::nullopt;
+  if (*value > std::numeric_limits<uint64_t>::max() / *factor) return std::nullopt;
+  return *value * *factor;
 }
 
-ConfigReader::ConfigReader(std::shared_ptr<Shared> shared, YAML::Node node, std::string path)
-    : shared_(std::move(shared)), m_(std::make_shared<Mapping>()), file_(shared_->file) {
-  m_->node = std::move(node);
-  m_->path = std::move(path);
-}
+ConfigReader::ConfigReader(std::shared_ptr<Shared> shared, const YAML::Node& node, std::string path)
+    : shared_(std::move(shared)),
+      m_(std::make_shared<Mapping>(Mapping{.node = node, .path = std::move(path)})),
+      file_(shared_->file) {}
 
 absl::StatusOr<ConfigReader> ConfigReader::load(const std::string& file) {
   std::ifstream in(file);
@@ -81,20 +106,17 @@ absl::StatusOr<ConfigReader> ConfigReader::load(const std::string& file) {
   return parse(ss.str(), file);
 }
 
-absl::StatusOr<ConfigReader> ConfigReader::parse(const std::string& text,
-                                                 const std::string& file) {
+absl::StatusOr<ConfigReader> ConfigReader::parse(const std::string& text, const std::string& file) {
   YAML::Node root;
   try {
     root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(strCat(file, ":", e.mark.line + 1, ":",
-                                                   e.mark.column + 1, ": not valid YAML: ",
-                                                   e.msg));
+    return absl::InvalidArgumentError(
+        strCat(file, ":", e.mark.line + 1, ":", e.mark.column + 1, ": not valid YAML: ", e.msg));
   }
   if (!root.IsMap()) {
     return absl::InvalidArgumentError(
-        strCat(file, ": expected a mapping of keys at the top level, got ",
-                     describe(root)));
+        strCat(file, ": expected a mapping of keys at the top level, got ", describe(root)));
   }
   auto shared = std::make_shared<Shared>();
   shared->file = file;
@@ -107,8 +129,7 @@ std::string ConfigReader::qualified(std::string_view key) const {
 
 std::string ConfigReader::where(const YAML::Node& node, std::string_view key) const {
   const YAML::Mark mark = node.Mark();
-  std::string pos = mark.is_null() ? shared_->file
-                                   : strCat(shared_->file, ":", mark.line + 1);
+  std::string pos = mark.is_null() ? shared_->file : strCat(shared_->file, ":", mark.line + 1);
   return strCat(pos, ": key '", qualified(key), "'");
 }
 
@@ -138,8 +159,8 @@ std::string ConfigReader::requiredString(std::string_view key) {
   auto v = optionalString(key);
   if (!v) {
     if (!has(key)) {
-      shared_->errors.push_back(strCat(shared_->file, ": key '", qualified(key),
-                                             "' is required but missing"));
+      shared_->errors.push_back(
+          strCat(shared_->file, ": key '", qualified(key), "' is required but missing"));
     }
     return {};
   }
@@ -164,9 +185,8 @@ std::chrono::milliseconds ConfigReader::duration(std::string_view key,
   if (!n) return fallback;
   auto d = parseDuration(n->Scalar());
   if (!d) {
-    shared_->errors.push_back(
-        strCat(where(*n, key), ": expected a duration such as 500ms, 10s, 5m or 8h, got ",
-                     describe(*n)));
+    shared_->errors.push_back(strCat(
+        where(*n, key), ": expected a duration such as 500ms, 10s, 5m or 8h, got ", describe(*n)));
     return fallback;
   }
   return *d;
@@ -179,9 +199,9 @@ uint64_t ConfigReader::byteSize(std::string_view key, uint64_t fallback, uint64_
   auto v = parseByteSize(n->Scalar());
   if (!v || *v < min || *v > max) {
     shared_->errors.push_back(strCat(where(*n, key),
-                                           ": expected a size such as 65536, 64KiB or 1MiB "
-                                           "between ",
-                                           min, " and ", max, " bytes, got ", describe(*n)));
+                                     ": expected a size such as 65536, 64KiB or 1MiB "
+                                     "between ",
+                                     min, " and ", max, " bytes, got ", describe(*n)));
     return fallback;
   }
   return *v;
@@ -194,8 +214,8 @@ int64_t ConfigReader::integer(std::string_view key, int64_t fallback, int64_t mi
   int64_t v = 0;
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc() || ptr != s.data() + s.size() || v < min || v > max) {
-    shared_->errors.push_back(strCat(where(*n, key), ": expected an integer between ",
-                                           min, " and ", max, ", got ", describe(*n)));
+    shared_->errors.push_back(strCat(where(*n, key), ": expected an integer between ", min, " and ",
+                                     max, ", got ", describe(*n)));
     return fallback;
   }
   return v;
@@ -207,8 +227,7 @@ bool ConfigReader::boolean(std::string_view key, bool fallback) {
   const std::string& s = n->Scalar();
   if (s == "true" || s == "yes" || s == "on") return true;
   if (s == "false" || s == "no" || s == "off") return false;
-  shared_->errors.push_back(
-      strCat(where(*n, key), ": expected true or false, got ", describe(*n)));
+  shared_->errors.push_back(strCat(where(*n, key), ": expected true or false, got ", describe(*n)));
   return fallback;
 }
 
@@ -229,9 +248,9 @@ std::vector<std::string> ConfigReader::stringList(std::string_view key) {
   for (const auto& item : n) {
     if (!item.IsScalar()) {
       shared_->errors.push_back(strCat(where(item, key),
-                                             ": expected a list of strings, got an item that "
-                                             "is ",
-                                             describe(item)));
+                                       ": expected a list of strings, got an item that "
+                                       "is ",
+                                       describe(item)));
       continue;
     }
     out.push_back(item.Scalar());
@@ -246,21 +265,23 @@ std::string ConfigReader::choice(std::string_view key, std::string_view fallback
   for (const auto& c : choices) {
     if (n->Scalar() == c) return c;
   }
-  shared_->errors.push_back(strCat(where(*n, key), ": expected one of ",
-                                         join(choices, ", "), "; got ", describe(*n)));
+  shared_->errors.push_back(
+      strCat(where(*n, key), ": expected one of ", join(choices, ", "), "; got ", describe(*n)));
   return std::string(fallback);
 }
 
 ConfigReader ConfigReader::section(std::string_view key) {
   m_->used.emplace(key);
-  YAML::Node n = m_->node[std::string(key)];
-  if (n.IsDefined() && !n.IsNull() && !n.IsMap()) {
+  const YAML::Node n = m_->node[std::string(key)];
+  const bool present = n.IsDefined() && !n.IsNull();
+  if (present && !n.IsMap()) {
     shared_->errors.push_back(
         strCat(where(n, key), ": expected a mapping of keys, got ", describe(n)));
-    n = YAML::Node(YAML::NodeType::Map);
   }
-  if (!n.IsDefined() || n.IsNull()) n = YAML::Node(YAML::NodeType::Map);
-  ConfigReader child(shared_, n, qualified(key));
+  // A missing or invalid section reads as an empty mapping. It must be a new node: assigning
+  // to `n` would write through into the document, and has(key) would then see the key.
+  ConfigReader child(shared_, present && n.IsMap() ? n : YAML::Node(YAML::NodeType::Map),
+                     qualified(key));
   m_->children.push_back(child.m_);
   return child;
 }
@@ -271,36 +292,39 @@ std::vector<ConfigReader> ConfigReader::sectionList(std::string_view key) {
   YAML::Node n = m_->node[std::string(key)];
   if (!n.IsDefined() || n.IsNull()) return out;
   if (!n.IsSequence()) {
-    shared_->errors.push_back(
-        strCat(where(n, key), ": expected a list, got ", describe(n)));
+    shared_->errors.push_back(strCat(where(n, key), ": expected a list, got ", describe(n)));
     return out;
   }
   for (size_t i = 0; i < n.size(); ++i) {
     YAML::Node item = n[i];
-    std::string path = strCat(qualified(key), "[", i, "]");
+    const std::string itemKey = strCat(key, "[", i, "]");
     if (!item.IsMap()) {
-      shared_->errors.push_back(strCat(where(item, key), "[", i,
-                                             "]: expected a mapping of keys, got ",
-                                             describe(item)));
+      shared_->errors.push_back(
+          strCat(where(item, itemKey), ": expected a mapping of keys, got ", describe(item)));
       continue;
     }
-    ConfigReader child(shared_, item, path);
+    ConfigReader child(shared_, item, qualified(itemKey));
     m_->children.push_back(child.m_);
     out.push_back(std::move(child));
   }
   return out;
 }
 
-void ConfigReader::reportUnknown(const Mapping& m) {
+// Recursion depth is the nesting of section() calls in our code, not anything from the file.
+void ConfigReader::reportUnknown(const Mapping& m) {  // NOLINT(misc-no-recursion)
   if (m.node.IsMap()) {
+    // yaml-cpp accepts a key twice and lookups see only the first: report the second.
+    std::set<std::string, std::less<>> seen;
     for (const auto& kv : m.node) {
-      const std::string key = kv.first.as<std::string>("");
-      if (!m.used.contains(key)) {
-        const YAML::Mark mark = kv.first.Mark();
-        std::string name = m.path.empty() ? key : strCat(m.path, ".", key);
-        shared_->errors.push_back(strCat(shared_->file, ":", mark.line + 1, ": key '",
-                                               name,
-                                               "': unknown key (misspelt, or not valid here)"));
+      const auto key = kv.first.as<std::string>("");
+      const std::string name = m.path.empty() ? key : strCat(m.path, ".", key);
+      const std::string pos = strCat(shared_->file, ":", kv.first.Mark().line + 1);
+      if (!seen.insert(key).second) {
+        shared_->errors.push_back(
+            strCat(pos, ": key '", name, "': duplicate key (an earlier line sets it too)"));
+      } else if (!m.used.contains(key)) {
+        shared_->errors.push_back(
+            strCat(pos, ": key '", name, "': unknown key (misspelt, or not valid here)"));
       }
     }
   }

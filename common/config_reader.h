@@ -78,7 +78,7 @@ class ConfigReader {
     std::set<std::string, std::less<>> used;
     std::vector<std::shared_ptr<Mapping>> children;
   };
-  ConfigReader(std::shared_ptr<Shared> shared, YAML::Node node, std::string path);
+  ConfigReader(std::shared_ptr<Shared> shared, const YAML::Node& node, std::string path);
   void reportUnknown(const Mapping& m);
 
   std::optional<YAML::Node> scalar(std::string_view key);

@@ -1,6 +1,7 @@
 #include "common/gss_error.h"
 
 #include "common/gss_handles.h"
+#include "common/krb5_handles.h"
 
 namespace gssgate {
 namespace {
@@ -24,6 +25,17 @@ std::string displayAll(OM_uint32 code, int type, gss_OID mech) {
   return out;
 }
 
+// Text for a minor status that the GSS library did not hand out in this process, such as a raw
+// krb5 code or one relayed from another process: gss_display_status rejects those
+// (GSS_S_BAD_STATUS), but krb5's com_err tables explain them. The tables are registered by the
+// first krb5_init_context, even when krb5.conf is unusable. "" if no table knows the code.
+std::string krb5MinorText(OM_uint32 minor) {
+  static const bool kTablesRegistered = Krb5Context::create().ok();
+  static_cast<void>(kTablesRegistered);
+  std::string text = krb5ErrorMessage(nullptr, static_cast<krb5_error_code>(minor));
+  return text.starts_with("Unknown code") ? std::string() : text;
+}
+
 }  // namespace
 
 std::string gssErrorMessage(OM_uint32 major, OM_uint32 minor, gss_OID mech) {
@@ -31,6 +43,7 @@ std::string gssErrorMessage(OM_uint32 major, OM_uint32 minor, gss_OID mech) {
   if (text.empty()) text = "GSS major status " + std::to_string(major);
   if (minor != 0) {
     std::string minorText = displayAll(minor, GSS_C_MECH_CODE, mech);
+    if (minorText.empty()) minorText = krb5MinorText(minor);
     if (minorText.empty()) minorText = "minor status " + std::to_string(minor);
     text += " (" + minorText + ")";
   }

@@ -42,6 +42,8 @@ class GssHandle {
     reset();
     return &handle_;
   }
+  // For in/out parameters (e.g. the context of a multi-leg gss_accept_sec_context).
+  T* inout() { return &handle_; }
   // Gives up ownership.
   T release() { return std::exchange(handle_, Empty); }
   explicit operator bool() const { return handle_ != Empty; }
@@ -90,9 +92,9 @@ class GssBuffer {
     return &buf_;
   }
   std::string_view view() const {
-    return buf_.value == nullptr ? std::string_view{}
-                                 : std::string_view(static_cast<const char*>(buf_.value),
-                                                    buf_.length);
+    return buf_.value == nullptr
+               ? std::string_view{}
+               : std::string_view(static_cast<const char*>(buf_.value), buf_.length);
   }
   std::string str() const { return std::string(view()); }
   size_t size() const { return buf_.length; }
@@ -105,6 +107,8 @@ class GssBuffer {
 
 // A non-owning gss_buffer_desc over caller memory (input tokens).
 inline gss_buffer_desc gssInputBuffer(std::string_view bytes) {
+  // gss_buffer_desc has a non-const `value` even for inputs; GSS never writes through it.
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-const-cast)
   return gss_buffer_desc{bytes.size(), const_cast<char*>(bytes.data())};
 }
 

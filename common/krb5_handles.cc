@@ -16,9 +16,9 @@ absl::StatusOr<Krb5Context> Krb5Context::create() {
   krb5_error_code code = krb5_init_context(&ctx);
   if (code != 0) {
     // krb5_init_context fails mostly on an unreadable or malformed krb5.conf.
-    return absl::FailedPreconditionError("krb5_init_context failed (error " +
-                                         std::to_string(code) +
-                                         "); check krb5.conf / KRB5_CONFIG");
+    return absl::FailedPreconditionError(
+        "krb5_init_context failed: " + krb5ErrorMessage(nullptr, code) + " (error " +
+        std::to_string(code) + "); check krb5.conf / KRB5_CONFIG");
   }
   return Krb5Context(ctx);
 }

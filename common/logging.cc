@@ -4,35 +4,110 @@
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
+#include <algorithm>
 #include <array>
-#include "common/strings.h"
 #include <chrono>
+#include <ctime>
 #include <mutex>
 
+#include "common/strings.h"
 
 namespace gssgate {
 namespace {
 
-// Guards the sink/level/format used for loggers created after setupLogging.
-std::mutex g_mu;
-spdlog::sink_ptr g_sink;
-spdlog::level::level_enum g_level = spdlog::level::info;
-LogFormat g_format = LogFormat::kText;
+// Process-wide logging settings: the sink every logger writes to, and the level and format that
+// loggers created later start with. `mu` guards all three fields.
+struct LogState {
+  std::mutex mu;
+  spdlog::sink_ptr sink;
+  spdlog::level::level_enum level = spdlog::level::info;
+  LogFormat format = LogFormat::kText;
+};
 
+// Constructed on first use, so logger() is safe from other translation units' initializers.
+LogState& state() {
+  static LogState s;
+  return s;
+}
+
+constexpr std::string_view kHexDigits = "0123456789abcdef";
+
+// Appends the two lower-case hex digits of `byte`.
+template <typename Out>
+void appendHex(Out& out, unsigned char byte) {
+  const unsigned v = byte;
+  out.push_back(kHexDigits[v >> 4U]);
+  out.push_back(kHexDigits[v & 0xFU]);
+}
+
+// Length of the well-formed UTF-8 sequence at the start of `s` (Unicode 15, table 3-7: no
+// overlong forms, no surrogates, nothing above U+10FFFF), or 0 if there is none.
+size_t utf8SequenceLength(std::string_view s) {
+  const auto at = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
+  const unsigned char lead = at(0);
+  size_t len = 0;
+  unsigned char lo = 0x80;  // bounds of the second byte
+  unsigned char hi = 0xBF;
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    len = 2;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    len = 3;
+    if (lead == 0xE0) lo = 0xA0;
+    if (lead == 0xED) hi = 0x9F;
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    len = 4;
+    if (lead == 0xF0) lo = 0x90;
+    if (lead == 0xF4) hi = 0x8F;
+  } else {
+    return 0;
+  }
+  if (s.size() < len || at(1) < lo || at(1) > hi) return 0;
+  for (size_t i = 2; i < len; ++i) {
+    if (at(i) < 0x80 || at(i) > 0xBF) return 0;
+  }
+  return len;
+}
+
+// Appends `s` as a JSON string. Control characters and DEL are escaped; bytes that are not
+// well-formed UTF-8 become U+FFFD, so every line stays valid JSON (RFC 8259 §8.1) whatever a
+// peer managed to get into a message.
 void appendJsonString(spdlog::memory_buf_t& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
   out.push_back('"');
-  for (unsigned char c : s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      const size_t len = utf8SequenceLength(s.substr(i));
+      if (len == 0) {
+        out.append(std::string_view("\\ufffd"));
+        ++i;
+      } else {
+        out.append(s.substr(i, len));
+        i += len;
+      }
+      continue;
+    }
+    ++i;
     switch (c) {
-      case '"': out.append(std::string_view("\\\"")); break;
-      case '\\': out.append(std::string_view("\\\\")); break;
-      case '\n': out.append(std::string_view("\\n")); break;
-      case '\r': out.append(std::string_view("\\r")); break;
-      case '\t': out.append(std::string_view("\\t")); break;
+      case '"':
+        out.append(std::string_view("\\\""));
+        break;
+      case '\\':
+        out.append(std::string_view("\\\\"));
+        break;
+      case '\n':
+        out.append(std::string_view("\\n"));
+        break;
+      case '\r':
+        out.append(std::string_view("\\r"));
+        break;
+      case '\t':
+        out.append(std::string_view("\\t"));
+        break;
       default:
-        if (c < 0x20 || c == 0x7f) {
-          const char esc[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
-          out.append(esc, esc + sizeof(esc));
+        if (c < 0x20 || c == 0x7F) {
+          out.append(std::string_view("\\u00"));
+          appendHex(out, c);
         } else {
           out.push_back(static_cast<char>(c));
         }
@@ -45,20 +120,19 @@ void appendJsonString(spdlog::memory_buf_t& out, std::string_view s) {
 class JsonFormatter final : public spdlog::formatter {
  public:
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
-    using namespace std::chrono;
-    auto t = msg.time;
-    auto secs = time_point_cast<seconds>(t);
-    auto micros = duration_cast<microseconds>(t - secs).count();
-    std::time_t tt = system_clock::to_time_t(secs);
+    const auto secs = std::chrono::time_point_cast<std::chrono::seconds>(msg.time);
+    const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(msg.time - secs);
+    const std::time_t tt = std::chrono::system_clock::to_time_t(secs);
     std::tm tm{};
     gmtime_r(&tt, &tm);
-    char ts[40];
-    size_t n = std::strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-    std::string stamp = fmt::format("{}.{:06d}Z", std::string_view(ts, n), micros);
+    std::array<char, 32> ts{};
+    const size_t n = std::strftime(ts.data(), ts.size(), "%Y-%m-%dT%H:%M:%S", &tm);
+    const std::string stamp =
+        fmt::format("{}.{:06d}Z", std::string_view(ts.data(), n), micros.count());
     dest.append(std::string_view("{\"ts\":"));
     appendJsonString(dest, stamp);
     dest.append(std::string_view(",\"level\":"));
-    auto lv = spdlog::level::to_string_view(msg.level);
+    const auto lv = spdlog::level::to_string_view(msg.level);
     appendJsonString(dest, std::string_view(lv.data(), lv.size()));
     dest.append(std::string_view(",\"logger\":"));
     appendJsonString(dest, std::string_view(msg.logger_name.data(), msg.logger_name.size()));
@@ -66,7 +140,7 @@ class JsonFormatter final : public spdlog::formatter {
     appendJsonString(dest, std::string_view(msg.payload.data(), msg.payload.size()));
     dest.append(std::string_view("}\n"));
   }
-  std::unique_ptr<spdlog::formatter> clone() const override {
+  [[nodiscard]] std::unique_ptr<spdlog::formatter> clone() const override {
     return std::make_unique<JsonFormatter>();
   }
 };
@@ -77,80 +151,82 @@ std::unique_ptr<spdlog::formatter> makeFormatter(LogFormat format) {
                                                      spdlog::pattern_time_type::utc);
 }
 
+// Requires the caller to hold state().mu.
+void applyLevelLocked(spdlog::level::level_enum level) {
+  state().level = level;
+  spdlog::apply_all([level](const std::shared_ptr<spdlog::logger>& l) { l->set_level(level); });
+}
+
 }  // namespace
 
 bool isValidLogLevel(std::string_view level) {
-  static constexpr std::array<std::string_view, 7> kLevels = {
-      "trace", "debug", "info", "warn", "error", "critical", "off"};
-  for (auto l : kLevels) {
-    if (l == level) return true;
-  }
-  return false;
+  static constexpr std::array<std::string_view, 7> kLevels = {"trace", "debug",    "info", "warn",
+                                                              "error", "critical", "off"};
+  return std::ranges::find(kLevels, level) != kLevels.end();
 }
 
 absl::Status setupLogging(const LogOptions& options) {
   if (!isValidLogLevel(options.level)) {
     return absl::InvalidArgumentError(strCat("unknown log level '", options.level, "'"));
   }
-  std::lock_guard lock(g_mu);
-  if (!g_sink) g_sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
-  g_sink->set_formatter(makeFormatter(options.format));
-  g_format = options.format;
-  g_level = spdlog::level::from_str(options.level);
-  spdlog::apply_all([](const std::shared_ptr<spdlog::logger>& l) { l->set_level(g_level); });
+  LogState& st = state();
+  const std::lock_guard lock(st.mu);
+  if (!st.sink) st.sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  st.sink->set_formatter(makeFormatter(options.format));
+  st.format = options.format;
+  applyLevelLocked(spdlog::level::from_str(options.level));
   return absl::OkStatus();
 }
 
 void setLogLevel(std::string_view level) {
   if (!isValidLogLevel(level)) return;
-  std::lock_guard lock(g_mu);
-  g_level = spdlog::level::from_str(std::string(level));
-  spdlog::apply_all([](const std::shared_ptr<spdlog::logger>& l) { l->set_level(g_level); });
+  const std::lock_guard lock(state().mu);
+  applyLevelLocked(spdlog::level::from_str(std::string(level)));
 }
 
 std::shared_ptr<spdlog::logger> logger(const std::string& component) {
   if (auto existing = spdlog::get(component)) return existing;
-  std::lock_guard lock(g_mu);
+  LogState& st = state();
+  const std::lock_guard lock(st.mu);
   if (auto existing = spdlog::get(component)) return existing;
-  if (!g_sink) {
-    g_sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
-    g_sink->set_formatter(makeFormatter(g_format));
+  if (!st.sink) {
+    st.sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+    st.sink->set_formatter(makeFormatter(st.format));
   }
-  auto l = std::make_shared<spdlog::logger>(component, g_sink);
-  l->set_level(g_level);
+  auto l = std::make_shared<spdlog::logger>(component, st.sink);
+  l->set_level(st.level);
   l->flush_on(spdlog::level::trace);
   spdlog::register_logger(l);
   return l;
 }
 
 std::string printable(std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   out.reserve(text.size());
-  for (unsigned char c : text) {
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
     if (c == '\\') {
       out += "\\\\";
-    } else if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
+    } else if (c >= 0x20 && c < 0x7F) {
+      out += ch;
     } else {
       out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
+      appendHex(out, c);
     }
   }
   return out;
 }
 
 std::string shortHash(std::string_view secret) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  unsigned char md[EVP_MAX_MD_SIZE];
+  constexpr unsigned kBytes = 8;
+  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
   unsigned int len = 0;
-  EVP_Digest(secret.data(), secret.size(), md, &len, EVP_sha256(), nullptr);
-  std::string out;
-  for (unsigned i = 0; i < 8 && i < len; ++i) {
-    out += kHex[md[i] >> 4];
-    out += kHex[md[i] & 15];
+  if (EVP_Digest(secret.data(), secret.size(), md.data(), &len, EVP_sha256(), nullptr) != 1) {
+    return "sha256-failed";
   }
+  std::string out;
+  out.reserve(2 * kBytes);
+  for (unsigned i = 0; i < kBytes && i < len; ++i) appendHex(out, md.at(i));
   return out;
 }
 

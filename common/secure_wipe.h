@@ -6,6 +6,7 @@
 // Thread-safety: operates only on the caller's memory.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <string>
 #include <utility>
@@ -25,18 +26,25 @@ inline void secureWipe(std::vector<unsigned char>& v) {
 }
 
 // A std::string that wipes its contents when destroyed. Use for decoded tokens and keys.
+// Moving one in or out also wipes the source: moving a short string copies its bytes out of
+// the small-string buffer and would leave them there. Growing mutableStr() past its capacity
+// reallocates without wiping the old buffer; reserve() first if it must grow.
 class SecretString {
  public:
   SecretString() = default;
-  explicit SecretString(std::string s) : s_(std::move(s)) {}
+  explicit SecretString(std::string&& s) noexcept : s_(std::move(s)) {
+    wipeMovedFrom(s, s_.size());
+  }
+  // Copies: the caller still owns (and must wipe) `s`.
+  explicit SecretString(const std::string& s) : s_(s) {}
   SecretString(const SecretString&) = delete;
   SecretString& operator=(const SecretString&) = delete;
-  SecretString(SecretString&& o) noexcept : s_(std::move(o.s_)) { o.s_.clear(); }
+  SecretString(SecretString&& o) noexcept : s_(std::move(o.s_)) { wipeMovedFrom(o.s_, s_.size()); }
   SecretString& operator=(SecretString&& o) noexcept {
     if (this != &o) {
       secureWipe(s_);
       s_ = std::move(o.s_);
-      o.s_.clear();
+      wipeMovedFrom(o.s_, s_.size());
     }
     return *this;
   }
@@ -48,6 +56,13 @@ class SecretString {
   bool empty() const { return s_.empty(); }
 
  private:
+  // Zeroes the first `n` bytes of `from`'s buffer after its contents were moved away. Stays
+  // within the current capacity, so it cannot allocate or throw.
+  static void wipeMovedFrom(std::string& from, std::size_t n) noexcept {
+    from.resize(std::min(n, from.capacity()));
+    secureWipe(from);
+  }
+
   std::string s_;
 };
 

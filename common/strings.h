@@ -9,9 +9,12 @@
 
 #include <fmt/format.h>
 
+#include <iterator>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "absl/status/status.h"
 
 namespace gssgate {
 
@@ -28,5 +31,10 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b);
 std::string join(const std::vector<std::string>& parts, std::string_view sep);
 // Splits on `sep`, trimming ASCII whitespace from each part; keeps empty parts.
 std::vector<std::string_view> splitTrimmed(std::string_view s, char sep);
+
+// The message of a Status as std::string (Debian's Abseil string_view is not std's).
+inline std::string messageOf(const absl::Status& status) {
+  return std::string(status.message().data(), status.message().size());
+}
 
 }  // namespace gssgate

@@ -1,0 +1,249 @@
+#include "proxy/auth/negotiate_authenticator.h"
+
+#include <krb5/krb5.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "common/base64.h"
+#include "common/gss_error.h"
+#include "common/krb5_handles.h"
+#include "common/strings.h"
+
+namespace gssgate::proxy {
+namespace {
+
+gss_OID_desc kSpnegoOid = {6, const_cast<char*>("\x2b\x06\x01\x05\x05\x02")};
+gss_OID_desc kKrb5Oid = {9, const_cast<char*>("\x2a\x86\x48\x86\xf7\x12\x01\x02\x02")};
+
+std::atomic<uint64_t> g_generation{0};
+
+bool oidEquals(gss_const_OID a, const gss_OID_desc& b) {
+  return a != GSS_C_NO_OID && a->length == b.length &&
+         std::memcmp(a->elements, b.elements, b.length) == 0;
+}
+
+bool hasControlBytes(std::string_view s) {
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == 0x7f) return true;
+  }
+  return false;
+}
+
+// Opens the keytab with krb5 and checks it holds at least one key (for `acceptor` if given).
+absl::Status checkKeytab(const std::string& path, const std::string& acceptor) {
+  if (::access(path.c_str(), R_OK) != 0) {
+    return absl::FailedPreconditionError(
+        strCat("keytab '", path, "' is not readable: ", std::strerror(errno)));
+  }
+  auto ctx = Krb5Context::create();
+  if (!ctx.ok()) return ctx.status();
+  Krb5Keytab kt(ctx->get());
+  std::string name = "FILE:" + path;
+  if (krb5_error_code code = krb5_kt_resolve(ctx->get(), name.c_str(), kt.out()); code != 0) {
+    return absl::FailedPreconditionError(
+        strCat("keytab '", path, "': ", krb5ErrorMessage(ctx->get(), code)));
+  }
+  Krb5Principal wanted(ctx->get());
+  if (!acceptor.empty()) {
+    if (krb5_error_code code = krb5_parse_name(ctx->get(), acceptor.c_str(), wanted.out());
+        code != 0) {
+      return absl::InvalidArgumentError(
+          strCat("acceptor '", acceptor, "': ", krb5ErrorMessage(ctx->get(), code)));
+    }
+  }
+  krb5_kt_cursor cursor = nullptr;
+  if (krb5_error_code code = krb5_kt_start_seq_get(ctx->get(), kt.get(), &cursor); code != 0) {
+    return absl::FailedPreconditionError(
+        strCat("keytab '", path, "': ", krb5ErrorMessage(ctx->get(), code)));
+  }
+  size_t entries = 0, matching = 0;
+  krb5_keytab_entry entry;
+  while (krb5_kt_next_entry(ctx->get(), kt.get(), &entry, &cursor) == 0) {
+    ++entries;
+    if (wanted && krb5_principal_compare(ctx->get(), entry.principal, wanted.get())) ++matching;
+    krb5_free_keytab_entry_contents(ctx->get(), &entry);
+  }
+  krb5_kt_end_seq_get(ctx->get(), kt.get(), &cursor);
+  if (entries == 0) {
+    return absl::FailedPreconditionError(strCat("keytab '", path, "' holds no keys"));
+  }
+  if (wanted && matching == 0) {
+    return absl::FailedPreconditionError(
+        strCat("keytab '", path, "' holds no key for acceptor '", acceptor, "'"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+NegotiateAuthenticator::NegotiateAuthenticator(const ProxyConfig& cfg)
+    : keytab_(cfg.keytab),
+      acceptor_(cfg.acceptor),
+      replay_cache_(cfg.replay_cache),
+      generation_(++g_generation) {}
+
+absl::StatusOr<std::shared_ptr<NegotiateAuthenticator>> NegotiateAuthenticator::create(
+    const ProxyConfig& cfg) {
+  if (auto st = checkKeytab(cfg.keytab, cfg.acceptor); !st.ok()) return st;
+  std::shared_ptr<NegotiateAuthenticator> auth(new NegotiateAuthenticator(cfg));  // NOLINT: private ctor
+  auto cred = auth->acquire();
+  if (!cred.ok()) return cred.status();
+  return auth;
+}
+
+absl::StatusOr<GssCred> NegotiateAuthenticator::acquire() const {
+  OM_uint32 minor = 0;
+  GssName name;
+  if (!acceptor_.empty()) {
+    gss_buffer_desc buf = gssInputBuffer(acceptor_);
+    OM_uint32 major =
+        gss_import_name(&minor, &buf, const_cast<gss_OID>(GSS_KRB5_NT_PRINCIPAL_NAME), name.out());
+    if (GSS_ERROR(major)) {
+      return absl::InvalidArgumentError(
+          strCat("acceptor '", acceptor_, "': ", gssErrorMessage(major, minor)));
+    }
+  }
+  std::vector<gss_key_value_element_desc> elements;
+  std::string keytab = "FILE:" + keytab_;
+  elements.push_back({"keytab", keytab.c_str()});
+  if (!replay_cache_.empty()) elements.push_back({"rcache", replay_cache_.c_str()});
+  gss_key_value_set_desc store{static_cast<OM_uint32>(elements.size()), elements.data()};
+  gss_OID_set_desc mechs{1, &kSpnegoOid};
+  GssCred cred;
+  OM_uint32 major = gss_acquire_cred_from(&minor, name.get(), GSS_C_INDEFINITE, &mechs,
+                                          GSS_C_ACCEPT, &store, cred.out(), nullptr, nullptr);
+  if (GSS_ERROR(major)) {
+    return absl::FailedPreconditionError(
+        strCat("acquiring acceptor credential from keytab '", keytab_,
+               "': ", gssErrorMessage(major, minor)));
+  }
+  // Only Kerberos may be negotiated inside SPNEGO: no NTLM, NegoEx or IAKERB.
+  gss_OID_set_desc neg{1, &kKrb5Oid};
+  major = gss_set_neg_mechs(&minor, cred.get(), &neg);
+  if (GSS_ERROR(major)) {
+    return absl::FailedPreconditionError(
+        strCat("restricting SPNEGO to Kerberos: ", gssErrorMessage(major, minor)));
+  }
+  return cred;
+}
+
+gss_cred_id_t NegotiateAuthenticator::threadCredential(std::string& error) {
+  // One credential per thread and authenticator generation: acquired once, reused for every
+  // accept on this thread, replaced after a reload builds a new authenticator.
+  struct PerThread {
+    uint64_t generation = 0;
+    GssCred cred;
+  };
+  thread_local PerThread slot;
+  if (slot.generation != generation_ || !slot.cred) {
+    auto cred = acquire();
+    if (!cred.ok()) {
+      error = std::string(cred.status().message());
+      return GSS_C_NO_CREDENTIAL;
+    }
+    slot.cred = std::move(*cred);
+    slot.generation = generation_;
+  }
+  return slot.cred.get();
+}
+
+AuthResult NegotiateAuthenticator::accept(std::string_view token, GssContext& pending) {
+  AuthResult r;
+  std::string credError;
+  gss_cred_id_t cred = threadCredential(credError);
+  if (cred == GSS_C_NO_CREDENTIAL) {
+    pending.reset();
+    r.outcome = AuthOutcome::kUnauthorized;
+    r.reason = "no_acceptor_credential";
+    r.detail = credError;
+    return r;
+  }
+  accept_calls_.fetch_add(1, std::memory_order_relaxed);
+
+  OM_uint32 minor = 0, flags = 0, timeRec = 0;
+  GssName source;
+  gss_OID mech = GSS_C_NO_OID;
+  GssBuffer output;
+  GssCred delegated;
+  gss_buffer_desc input = gssInputBuffer(token);
+  OM_uint32 major = gss_accept_sec_context(&minor, pending.inout(), cred, &input,
+                                           GSS_C_NO_CHANNEL_BINDINGS, source.out(), &mech,
+                                           output.out(), &flags, &timeRec, delegated.out());
+  if (!output.empty()) r.output_token = base64Encode(output.view());
+
+  if (major == GSS_S_CONTINUE_NEEDED) {
+    r.outcome = AuthOutcome::kContinue;
+    r.reason = "continue";
+    return r;
+  }
+  if (GSS_ERROR(major)) {
+    pending.reset();
+    r.detail = gssErrorMessage(major, minor);
+    r.output_token.clear();
+    if (GSS_ROUTINE_ERROR(major) == GSS_S_DEFECTIVE_TOKEN) {
+      r.outcome = AuthOutcome::kMalformed;
+      r.reason = "malformed_token";
+    } else if (GSS_SUPPLEMENTARY_INFO(major) & GSS_S_DUPLICATE_TOKEN ||
+               minor == static_cast<OM_uint32>(KRB5KRB_AP_ERR_REPEAT)) {
+      r.outcome = AuthOutcome::kUnauthorized;
+      r.reason = "replay";
+    } else if (GSS_ROUTINE_ERROR(major) == GSS_S_BAD_MECH) {
+      r.outcome = AuthOutcome::kUnauthorized;
+      r.reason = "mechanism_not_allowed";
+    } else {
+      r.outcome = AuthOutcome::kUnauthorized;
+      r.reason = "bad_token";
+    }
+    return r;
+  }
+  // Complete: the context itself is no longer needed (no message protection is used).
+  pending.reset();
+  if (!oidEquals(mech, kKrb5Oid)) {
+    r.outcome = AuthOutcome::kUnauthorized;
+    r.reason = "mechanism_not_allowed";
+    r.detail = "negotiated mechanism is not Kerberos";
+    r.output_token.clear();
+    return r;
+  }
+  if ((flags & GSS_C_ANON_FLAG) != 0) {
+    r.outcome = AuthOutcome::kUnauthorized;
+    r.reason = "anonymous";
+    r.detail = "anonymous Kerberos is not accepted";
+    r.output_token.clear();
+    return r;
+  }
+  GssBuffer display;
+  major = gss_display_name(&minor, source.get(), display.out(), nullptr);
+  if (GSS_ERROR(major)) {
+    r.outcome = AuthOutcome::kUnauthorized;
+    r.reason = "bad_name";
+    r.detail = gssErrorMessage(major, minor);
+    r.output_token.clear();
+    return r;
+  }
+  r.principal = display.str();
+  if (hasControlBytes(r.principal)) {
+    r.outcome = AuthOutcome::kForbidden;
+    r.reason = "unsafe_principal";
+    r.detail = "principal name contains control bytes";
+    return r;
+  }
+  GssBuffer local;
+  major = gss_localname(&minor, source.get(), mech, local.out());
+  if (GSS_ERROR(major) || local.empty() || hasControlBytes(local.view())) {
+    r.outcome = AuthOutcome::kForbidden;
+    r.reason = "no_local_name";
+    r.detail = GSS_ERROR(major) ? gssErrorMessage(major, minor) : "empty or unsafe local name";
+    return r;
+  }
+  r.local_name = local.str();
+  if ((flags & GSS_C_DELEG_FLAG) != 0) r.delegated = std::move(delegated);
+  r.outcome = AuthOutcome::kOk;
+  r.reason = "ok";
+  return r;
+}
+
+}  // namespace gssgate::proxy

@@ -1,0 +1,69 @@
+// SPNEGO acceptor: runs gss_accept_sec_context for one `Authorization: Negotiate` leg with the
+// keytab's credentials, allowing only Kerberos inside SPNEGO, and checks the result
+// (mechanism, anonymity, a printable principal, a local name via krb5 auth_to_local).
+//
+//   auto auth = NegotiateAuthenticator::create(config);        // fails fast: keytab unusable
+//   GssContext pending;                                        // one per TCP connection
+//   AuthResult r = (*auth)->accept(tokenBytes, pending);
+//   if (r.outcome == AuthOutcome::kOk) forward(r.principal, r.local_name);
+//
+// Thread-safety: accept() may be called from any number of threads at once; each thread uses
+// its own acceptor credential (acquired once per thread, not per request). A `pending`
+// context belongs to one connection and is never used by two threads at once.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/gss_handles.h"
+#include "proxy/config.h"
+
+namespace gssgate::proxy {
+
+enum class AuthOutcome {
+  kOk,            // authenticated; principal and local_name set
+  kContinue,      // another leg needed; send output_token in a 401
+  kUnauthorized,  // refused: 401 with a fresh challenge
+  kMalformed,     // not a token at all: 400
+  kForbidden,     // authenticated but unusable identity (no local name, unsafe bytes): 403
+};
+
+struct AuthResult {
+  AuthOutcome outcome = AuthOutcome::kUnauthorized;
+  const char* reason = "";     // stable short reason for logs and metrics
+  std::string principal;       // user@REALM (kOk, kForbidden)
+  std::string local_name;      // auth_to_local result (kOk)
+  std::string output_token;    // base64, may be empty (mutual auth / next leg)
+  GssCred delegated;           // set when the client delegated a credential
+  std::string detail;          // GSS error text for the server log; never sent to clients
+};
+
+class NegotiateAuthenticator {
+ public:
+  // Validates the keytab (readable, holds keys, holds `acceptor` when set) and acquires a
+  // credential once to prove it works.
+  static absl::StatusOr<std::shared_ptr<NegotiateAuthenticator>> create(const ProxyConfig& cfg);
+
+  // Runs one leg with decoded token bytes. `pending` carries a multi-leg context between
+  // calls on the same connection; it is emptied on completion and on every failure.
+  AuthResult accept(std::string_view token, GssContext& pending);
+
+  // Number of GSS accept calls made (for tests/metrics: the cookie path must not add to it).
+  uint64_t acceptCalls() const { return accept_calls_.load(std::memory_order_relaxed); }
+
+ private:
+  explicit NegotiateAuthenticator(const ProxyConfig& cfg);
+  absl::StatusOr<GssCred> acquire() const;
+  gss_cred_id_t threadCredential(std::string& error);
+
+  std::string keytab_;
+  std::string acceptor_;
+  std::string replay_cache_;
+  uint64_t generation_;
+  std::atomic<uint64_t> accept_calls_{0};
+};
+
+}  // namespace gssgate::proxy

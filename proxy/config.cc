@@ -1,0 +1,221 @@
+#include "proxy/config.h"
+
+#include <algorithm>
+#include <charconv>
+#include <thread>
+
+#include "common/config_reader.h"
+#include "common/strings.h"
+
+namespace gssgate::proxy {
+
+std::string HostPort::text() const {
+  if (host.find(':') != std::string::npos) return strCat("[", host, "]:", port);
+  return strCat(host, ":", port);
+}
+
+std::optional<HostPort> parseHostPort(std::string_view text) {
+  HostPort hp;
+  std::string_view port;
+  if (!text.empty() && text.front() == '[') {
+    auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return std::nullopt;
+    }
+    hp.host = std::string(text.substr(1, close - 1));
+    port = text.substr(close + 2);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string_view::npos || text.find(':') != colon) return std::nullopt;
+    hp.host = std::string(text.substr(0, colon));
+    port = text.substr(colon + 1);
+  }
+  unsigned value = 0;
+  auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (hp.host.empty() || port.empty() || ec != std::errc() ||
+      ptr != port.data() + port.size() || value > 65535) {
+    return std::nullopt;
+  }
+  hp.port = static_cast<uint16_t>(value);
+  return hp;
+}
+
+namespace {
+
+void readListen(ConfigReader& r, std::string_view key, HostPort& out, bool required) {
+  std::optional<std::string> text = required ? std::optional(r.requiredString(key))
+                                             : r.optionalString(key);
+  if (!text || text->empty()) return;
+  auto hp = parseHostPort(*text);
+  if (!hp) {
+    r.error(key, strCat("expected host:port such as 127.0.0.1:8080 or [::1]:8080, got '",
+                        *text, "'"));
+    return;
+  }
+  out = *hp;
+}
+
+void readUpstream(ConfigReader& r, UpstreamTarget& out) {
+  std::string text = r.requiredString("upstream");
+  if (text.empty()) return;
+  out.original = text;
+  if (text.starts_with("unix:")) {
+    out.kind = UpstreamTarget::Kind::kUnix;
+    out.unix_path = text.substr(5);
+    if (out.unix_path.empty() || out.unix_path.front() != '/') {
+      r.error("upstream", "expected unix:/absolute/path/to.sock");
+    }
+    return;
+  }
+  constexpr std::string_view kHttp = "http://";
+  if (text.starts_with("https://")) {
+    r.error("upstream", "https:// upstreams are not supported by this version; use http:// "
+                        "on a trusted network or unix:/path");
+    return;
+  }
+  if (!text.starts_with(kHttp)) {
+    r.error("upstream", strCat("expected http://host:port or unix:/path, got '", text, "'"));
+    return;
+  }
+  std::string_view rest = std::string_view(text).substr(kHttp.size());
+  if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+  if (rest.find('/') != std::string_view::npos) {
+    r.error("upstream", "a path in the upstream URL is not supported; give http://host:port");
+    return;
+  }
+  auto hp = parseHostPort(rest);
+  if (!hp) {
+    r.error("upstream", strCat("expected http://host:port, got '", text, "'"));
+    return;
+  }
+  out.kind = UpstreamTarget::Kind::kTcp;
+  out.tcp = *hp;
+}
+
+bool validHeaderName(std::string_view name) {
+  if (name.empty()) return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<const ProxyConfig>> loadProxyConfig(const std::string& file) {
+  auto reader = ConfigReader::load(file);
+  if (!reader.ok()) return reader.status();
+  ConfigReader& r = *reader;
+  auto cfg = std::make_shared<ProxyConfig>();
+  cfg->file = file;
+
+  readListen(r, "listen", cfg->listen, true);
+  if (r.has("admin_listen")) {
+    HostPort admin;
+    readListen(r, "admin_listen", admin, false);
+    if (admin.port != 0 || !admin.host.empty()) cfg->admin_listen = admin;
+  } else {
+    (void)r.optionalString("admin_listen");
+  }
+  readUpstream(r, cfg->upstream);
+  cfg->keytab = r.requiredString("keytab");
+  cfg->acceptor = r.string("acceptor", "");
+  cfg->replay_cache = r.string("replay_cache", "");
+  int64_t threads = r.integer("threads", 0, 0, 256);
+  cfg->threads = threads > 0 ? static_cast<unsigned>(threads)
+                             : std::max(1u, std::thread::hardware_concurrency());
+
+  for (const char* later : {"broker", "session", "tls"}) {
+    if (r.has(later)) {
+      r.error(later, "not supported by this version of gssgate-proxy yet; remove the key");
+    }
+    (void)r.section(later);  // mark as read so it is not also reported as unknown
+  }
+
+  auto routes = r.sectionList("routes");
+  for (auto& rr : routes) {
+    Route route;
+    route.path = rr.requiredString("path");
+    if (!route.path.empty() && route.path.front() != '/') {
+      rr.error("path", strCat("must start with '/', got '", route.path, "'"));
+    }
+    if (route.path.size() > 1 && route.path.back() == '/') route.path.pop_back();
+    std::string auth = rr.choice("auth", "negotiate", {"negotiate", "none"});
+    route.auth = auth == "none" ? Route::Auth::kNone : Route::Auth::kNegotiate;
+    route.allow = rr.stringList("allow");
+    if (route.auth == Route::Auth::kNone && !route.allow.empty()) {
+      rr.error("allow", "has no effect on a route with auth: none; remove it or use "
+                        "auth: negotiate");
+    }
+    for (const auto& glob : route.allow) {
+      if (glob.empty()) rr.error("allow", "empty principal pattern");
+    }
+    if (std::any_of(cfg->routes.begin(), cfg->routes.end(),
+                    [&](const Route& x) { return x.path == route.path; })) {
+      rr.error("path", strCat("route '", route.path, "' is listed twice"));
+    }
+    cfg->routes.push_back(std::move(route));
+  }
+  if (r.has("routes") && routes.empty()) r.error("routes", "must list at least one route");
+  if (cfg->routes.empty()) cfg->routes.push_back(Route{"/", Route::Auth::kNegotiate, {}});
+  std::stable_sort(cfg->routes.begin(), cfg->routes.end(),
+                   [](const Route& a, const Route& b) { return a.path.size() > b.path.size(); });
+
+  auto h = r.section("headers");
+  cfg->headers.remote_user = h.string("remote_user", cfg->headers.remote_user);
+  cfg->headers.remote_principal = h.string("remote_principal", cfg->headers.remote_principal);
+  cfg->headers.credential = h.string("credential", cfg->headers.credential);
+  cfg->headers.assertion = h.string("assertion", cfg->headers.assertion);
+  for (auto [key, value] :
+       {std::pair{"remote_user", &cfg->headers.remote_user},
+        std::pair{"remote_principal", &cfg->headers.remote_principal},
+        std::pair{"credential", &cfg->headers.credential},
+        std::pair{"assertion", &cfg->headers.assertion}}) {
+    if (!validHeaderName(*value)) {
+      h.error(key, strCat("expected a header name (letters, digits, '-'), got '", *value, "'"));
+    }
+  }
+
+  auto l = r.section("limits");
+  cfg->limits.header_bytes = l.byteSize("header_bytes", cfg->limits.header_bytes, 1024,
+                                        16ull << 20);
+  cfg->limits.body_bytes = l.byteSize("body_bytes", cfg->limits.body_bytes, 0, 1ull << 50);
+  cfg->limits.max_connections = static_cast<uint64_t>(
+      l.integer("max_connections", static_cast<int64_t>(cfg->limits.max_connections), 1,
+                10'000'000));
+
+  auto t = r.section("timeouts");
+  auto& to = cfg->timeouts;
+  to.header = t.duration("header", to.header);
+  to.idle = t.duration("idle", to.idle);
+  to.body = t.duration("body", to.body);
+  to.upstream_connect = t.duration("upstream_connect", to.upstream_connect);
+  to.upstream_response = t.duration("upstream_response", to.upstream_response);
+  to.upstream_idle = t.duration("upstream_idle", to.upstream_idle);
+  to.drain = t.duration("drain", to.drain);
+  for (auto [key, value] : {std::pair{"header", to.header}, std::pair{"idle", to.idle},
+                            std::pair{"body", to.body},
+                            std::pair{"upstream_connect", to.upstream_connect},
+                            std::pair{"upstream_response", to.upstream_response}}) {
+    if (value.count() <= 0) t.error(key, "must be greater than 0");
+  }
+
+  auto up = r.section("upstream_pool");
+  cfg->upstream_max_idle =
+      static_cast<size_t>(up.integer("max_idle", static_cast<int64_t>(cfg->upstream_max_idle),
+                                     0, 100'000));
+
+  auto lg = r.section("log");
+  cfg->log.level = lg.choice("level", "info",
+                             {"trace", "debug", "info", "warn", "error", "critical", "off"});
+  cfg->log.format =
+      lg.choice("format", "text", {"text", "json"}) == "json" ? LogFormat::kJson
+                                                              : LogFormat::kText;
+
+  if (auto st = r.finish(); !st.ok()) return st;
+  return std::shared_ptr<const ProxyConfig>(std::move(cfg));
+}
+
+}  // namespace gssgate::proxy

@@ -1,0 +1,90 @@
+// The proxy's configuration: loaded once from YAML, validated, then immutable and shared as
+// std::shared_ptr<const ProxyConfig>. A reload builds a new one and swaps the pointer.
+//
+//   auto cfg = loadProxyConfig("proxy.yaml");     // StatusOr; every error, one per line
+//   if (!cfg.ok()) { std::cerr << cfg.status().message(); return 1; }
+//
+// Thread-safety: immutable after loading.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/logging.h"
+
+namespace gssgate::proxy {
+
+struct HostPort {
+  std::string host;  // literal IP or a name resolved at startup
+  uint16_t port = 0;
+  std::string text() const;
+};
+
+struct UpstreamTarget {
+  enum class Kind { kTcp, kUnix };
+  Kind kind = Kind::kTcp;
+  HostPort tcp;           // kind == kTcp
+  std::string unix_path;  // kind == kUnix
+  std::string original;   // as written in the config
+};
+
+struct Route {
+  enum class Auth { kNone, kNegotiate };
+  std::string path;                 // prefix, matched on segment boundaries
+  Auth auth = Auth::kNegotiate;
+  std::vector<std::string> allow;   // principal globs; empty = any authenticated principal
+};
+
+struct HeaderNames {
+  std::string remote_user = "X-Remote-User";
+  std::string remote_principal = "X-Remote-Principal";
+  std::string credential = "X-Gssgate-Credential";
+  std::string assertion = "X-Gssgate-Assertion";
+};
+
+struct Limits {
+  uint64_t header_bytes = 64 * 1024;
+  uint64_t body_bytes = 1ull << 30;
+  uint64_t max_connections = 10000;
+};
+
+struct Timeouts {
+  std::chrono::milliseconds header{10'000};
+  std::chrono::milliseconds idle{60'000};
+  std::chrono::milliseconds body{60'000};
+  std::chrono::milliseconds upstream_connect{5'000};
+  std::chrono::milliseconds upstream_response{60'000};
+  std::chrono::milliseconds upstream_idle{30'000};  // pooled connection kept at most this long
+  std::chrono::milliseconds drain{30'000};
+};
+
+struct ProxyConfig {
+  std::string file;
+  HostPort listen;
+  std::optional<HostPort> admin_listen;
+  UpstreamTarget upstream;
+  std::string keytab;
+  std::string acceptor;      // empty = any principal in the keytab
+  std::string replay_cache;  // empty = MIT default
+  unsigned threads = 0;      // resolved: never 0 after loading
+  std::vector<Route> routes;  // sorted: longest prefix first
+  HeaderNames headers;
+  Limits limits;
+  Timeouts timeouts;
+  size_t upstream_max_idle = 64;  // per worker thread
+  LogOptions log;
+};
+
+// Loads and validates `file`. Checks syntax and values only; the keytab itself is checked by
+// the authenticator when it is built (see NegotiateAuthenticator::create).
+absl::StatusOr<std::shared_ptr<const ProxyConfig>> loadProxyConfig(const std::string& file);
+
+// Parses "host:port" or "[v6]:port".
+std::optional<HostPort> parseHostPort(std::string_view text);
+
+}  // namespace gssgate::proxy

@@ -1,0 +1,521 @@
+#include "proxy/server/http_session.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include <optional>
+
+#include "common/logging.h"
+#include "common/strings.h"
+#include "proxy/auth/access_policy.h"
+#include "proxy/auth/negotiate_header.h"
+#include "proxy/server/request_framing.h"
+#include "proxy/server/request_target.h"
+#include "proxy/upstream/identity_headers.h"
+
+namespace gssgate::proxy {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using net::as_tuple;
+using net::use_awaitable;
+
+namespace {
+
+constexpr size_t kRelayBufferBytes = 64 * 1024;
+constexpr int kMaxLegs = 4;  // Kerberos needs one; SPNEGO mech renegotiation one more.
+constexpr uint64_t kResponseHeaderLimit = 64 * 1024;
+
+const std::shared_ptr<spdlog::logger>& log() {
+  static const auto l = logger("proxy");
+  return l;
+}
+
+bool isTimeout(const boost::system::error_code& ec) { return ec == beast::error::timeout; }
+
+const char* bodyText(http::status status) {
+  switch (status) {
+    case http::status::bad_request: return "400 Bad Request\n";
+    case http::status::unauthorized: return "401 Unauthorized: Kerberos (Negotiate) sign-in required\n";
+    case http::status::forbidden: return "403 Forbidden\n";
+    case http::status::not_found: return "404 Not Found\n";
+    case http::status::payload_too_large: return "413 Request body too large\n";
+    case http::status::expectation_failed: return "417 Expectation Failed\n";
+    case http::status::request_header_fields_too_large: return "431 Request header too large\n";
+    case http::status::bad_gateway: return "502 Bad Gateway: upstream unavailable\n";
+    case http::status::gateway_timeout: return "504 Gateway Timeout: upstream did not answer\n";
+    case http::status::service_unavailable: return "503 Service Unavailable\n";
+    default: return "error\n";
+  }
+}
+
+}  // namespace
+
+// State of one request while it is being handled.
+struct HttpSession::Exchange {
+  std::optional<http::request_parser<http::buffer_body>> parser;
+  bool has_body = false;
+  bool keep_alive = false;
+  unsigned version = 11;
+  std::string target;
+  const Route* route = nullptr;
+  std::string principal;
+  std::string local_name;
+  std::string mutual_token;
+};
+
+HttpSession::HttpSession(Server& server, Worker& worker, net::ip::tcp::socket socket)
+    : server_(server), worker_(worker), stream_(std::move(socket)) {
+  boost::system::error_code ec;
+  auto remote = stream_.socket().remote_endpoint(ec);
+  client_ip_ = ec ? "unknown" : remote.address().to_string();
+  stream_.socket().set_option(net::ip::tcp::no_delay(true), ec);
+  worker_.sessions.push_front(this);
+  registration_ = worker_.sessions.begin();
+  server_.metrics().connectionOpened();
+}
+
+HttpSession::~HttpSession() {
+  worker_.sessions.erase(registration_);
+  server_.metrics().connectionClosed();
+}
+
+void HttpSession::onDrain() {
+  if (idle_) {
+    boost::system::error_code ec;
+    stream_.socket().shutdown(net::ip::tcp::socket::shutdown_both, ec);
+    stream_.cancel();
+  }
+}
+
+net::awaitable<void> HttpSession::run() {
+  for (bool first = true;; first = false) {
+    if (server_.draining()) break;
+    const Runtime& rt = *server_.runtime(worker_);
+    const auto& cfg = *rt.config;
+    buffer_.max_size(cfg.limits.header_bytes);
+    idle_ = true;
+    if (buffer_.size() == 0 && !first) {
+      // Keep-alive: wait for the next request's first bytes with the idle timeout.
+      stream_.expires_after(cfg.timeouts.idle);
+      auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(4096),
+                                                       as_tuple(use_awaitable));
+      if (ec) break;
+      buffer_.commit(n);
+    }
+    idle_ = false;
+    stream_.expires_after(cfg.timeouts.header);
+    auto [ec, header_size] = co_await readHeaderBlock();
+    if (ec == net::error::not_found) {
+      Exchange ex;
+      co_await reject(rt, ex, http::status::request_header_fields_too_large, "header_too_large");
+      break;
+    }
+    if (ec) break;  // closed, reset or header timeout: nothing useful to answer
+    bool keep = co_await handleRequest(rt, header_size);
+    if (!keep) break;
+  }
+  boost::system::error_code ignored;
+  stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
+  stream_.close();
+}
+
+net::awaitable<std::tuple<boost::system::error_code, size_t>> HttpSession::readHeaderBlock() {
+  // Scans only the bytes that arrived since the last pass (minus 3, for a split delimiter).
+  size_t scanned = 0;
+  for (;;) {
+    std::string_view data(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+    auto pos = data.find("\r\n\r\n", scanned > 3 ? scanned - 3 : 0);
+    if (pos != std::string_view::npos) co_return std::tuple{boost::system::error_code{}, pos + 4};
+    scanned = data.size();
+    if (buffer_.size() >= buffer_.max_size()) {
+      co_return std::tuple{boost::system::error_code(net::error::not_found), size_t{0}};
+    }
+    const size_t room = std::min<size_t>(buffer_.max_size() - buffer_.size(), 16 * 1024);
+    auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(room),
+                                                     as_tuple(use_awaitable));
+    if (ec) co_return std::tuple{ec, size_t{0}};
+    buffer_.commit(n);
+  }
+}
+
+net::awaitable<bool> HttpSession::reject(const Runtime& rt, Exchange& ex, http::status status,
+                                         const char* reason, std::string_view challenge) {
+  const auto& cfg = *rt.config;
+  // An unread request body would be taken for the next request: close instead.
+  const bool keep = ex.keep_alive && !ex.has_body && !server_.draining() &&
+                    status != http::status::bad_request &&
+                    status != http::status::request_header_fields_too_large;
+  http::response<http::string_body> res{status, ex.version};
+  res.set(http::field::content_type, "text/plain; charset=utf-8");
+  res.set(http::field::cache_control, "no-store");
+  if (!challenge.empty()) res.set(http::field::www_authenticate, challenge);
+  res.body() = bodyText(status);
+  res.keep_alive(keep);
+  res.prepare_payload();
+  server_.metrics().countResponse(static_cast<unsigned>(status));
+  log()->debug("{} {} -> {} ({})", client_ip_, printable(ex.target), static_cast<int>(status),
+               reason);
+  stream_.expires_after(cfg.timeouts.body);
+  auto [ec, n] = co_await http::async_write(stream_, res, as_tuple(use_awaitable));
+  co_return keep && !ec;
+}
+
+net::awaitable<bool> HttpSession::handleRequest(const Runtime& rt, size_t header_size) {
+  const auto& cfg = *rt.config;
+  Exchange ex;
+  std::string_view block(static_cast<const char*>(buffer_.data().data()), header_size);
+  if (obsoleteLineFolding(block) != nullptr) {
+    co_return co_await reject(rt, ex, http::status::bad_request, "obsolete_line_folding");
+  }
+
+  ex.parser.emplace();
+  auto& parser = *ex.parser;
+  parser.header_limit(static_cast<uint32_t>(cfg.limits.header_bytes));
+  parser.body_limit(cfg.limits.body_bytes);
+  {
+    auto [ec, n] = co_await http::async_read_header(stream_, buffer_, parser,
+                                                    as_tuple(use_awaitable));
+    if (ec) {
+      const bool tooBig = ec == http::error::header_limit;
+      co_return co_await reject(
+          rt, ex,
+          tooBig ? http::status::request_header_fields_too_large : http::status::bad_request,
+          tooBig ? "header_too_large" : "unparsable_request");
+    }
+  }
+  auto& req = parser.get();
+  ex.version = req.version() == 10 ? 10 : 11;
+  ex.target = std::string(req.target());
+  if (const char* why = checkFraming(req, req.version())) {
+    co_return co_await reject(rt, ex, http::status::bad_request, why);
+  }
+  ex.has_body = parser.chunked() || parser.content_length().value_or(0) > 0;
+  ex.keep_alive = req.keep_alive();
+  if (parser.content_length() && *parser.content_length() > cfg.limits.body_bytes) {
+    co_return co_await reject(rt, ex, http::status::payload_too_large, "body_too_large");
+  }
+  if (req.method() == http::verb::connect) {
+    co_return co_await reject(rt, ex, http::status::bad_request, "connect_not_supported");
+  }
+  auto target = normalizeTarget(req.target());
+  if (!target) co_return co_await reject(rt, ex, http::status::bad_request, "bad_target");
+  ex.target = std::move(*target);
+  ex.route = matchRoute(cfg.routes, pathOf(ex.target));
+  if (ex.route == nullptr) {
+    co_return co_await reject(rt, ex, http::status::not_found, "no_route");
+  }
+
+  if (ex.route->auth == Route::Auth::kNegotiate) {
+    auto authorizations = req.equal_range(http::field::authorization);
+    const auto count = std::distance(authorizations.first, authorizations.second);
+    if (count == 0) {
+      server_.metrics().countAuth("no_header");
+      co_return co_await reject(rt, ex, http::status::unauthorized, "no_header", "Negotiate");
+    }
+    if (count > 1) {
+      server_.metrics().countAuth("malformed_token");
+      co_return co_await reject(rt, ex, http::status::bad_request, "several_authorization");
+    }
+    ParsedAuthorization parsed =
+        parseAuthorization(authorizations.first->value(), cfg.limits.header_bytes);
+    if (parsed.kind == AuthorizationKind::kOtherScheme) {
+      std::string_view value = trimAscii(authorizations.first->value());
+      const bool ntlm = equalsIgnoreCase(value.substr(0, 4), "ntlm");
+      server_.metrics().countAuth(ntlm ? "ntlm" : "other_scheme");
+      co_return co_await reject(rt, ex, http::status::unauthorized, ntlm ? "ntlm" : "other_scheme",
+                                "Negotiate");
+    }
+    if (parsed.kind == AuthorizationKind::kMalformed) {
+      server_.metrics().countAuth("malformed_token");
+      co_return co_await reject(rt, ex, http::status::bad_request, "malformed_token");
+    }
+    switch (checkNegotiateToken(parsed.token.str())) {
+      case TokenCheck::kNtlm:
+        server_.metrics().countAuth("ntlm");
+        pending_.reset();
+        co_return co_await reject(rt, ex, http::status::unauthorized, "ntlm", "Negotiate");
+      case TokenCheck::kOtherMech:
+        server_.metrics().countAuth("other_mech");
+        pending_.reset();
+        co_return co_await reject(rt, ex, http::status::unauthorized, "other_mech", "Negotiate");
+      case TokenCheck::kMalformed:
+        server_.metrics().countAuth("malformed_token");
+        pending_.reset();
+        co_return co_await reject(rt, ex, http::status::bad_request, "malformed_token");
+      case TokenCheck::kSpnegoResp:
+        if (!pending_) {
+          server_.metrics().countAuth("malformed_token");
+          co_return co_await reject(rt, ex, http::status::bad_request, "unexpected_continuation");
+        }
+        break;
+      case TokenCheck::kSpnegoInit:
+        pending_.reset();  // a new initial token always starts over
+        legs_ = 0;
+        break;
+    }
+    if (++legs_ > kMaxLegs) {
+      pending_.reset();
+      legs_ = 0;
+      server_.metrics().countAuth("bad_token");
+      co_return co_await reject(rt, ex, http::status::unauthorized, "too_many_legs", "Negotiate");
+    }
+    AuthResult ar = rt.authenticator->accept(parsed.token.str(), pending_);
+    server_.metrics().countAuth(ar.reason);
+    switch (ar.outcome) {
+      case AuthOutcome::kOk:
+        legs_ = 0;
+        break;
+      case AuthOutcome::kContinue:
+        co_return co_await reject(rt, ex, http::status::unauthorized, "continue",
+                                  "Negotiate " + ar.output_token);
+      case AuthOutcome::kMalformed:
+        log()->info("{}: malformed Negotiate token: {}", client_ip_, ar.detail);
+        co_return co_await reject(rt, ex, http::status::bad_request, ar.reason);
+      case AuthOutcome::kUnauthorized:
+        log()->info("{}: authentication failed ({}): {}", client_ip_, ar.reason, ar.detail);
+        co_return co_await reject(rt, ex, http::status::unauthorized, ar.reason, "Negotiate");
+      case AuthOutcome::kForbidden:
+        log()->info("{}: {} refused ({}): {}", client_ip_, printable(ar.principal), ar.reason,
+                    ar.detail);
+        co_return co_await reject(rt, ex, http::status::forbidden, ar.reason);
+    }
+    if (!principalAllowed(*ex.route, ar.principal)) {
+      server_.metrics().countAuth("not_allowed");
+      log()->info("{}: {} not allowed on route {}", client_ip_, printable(ar.principal),
+                  ex.route->path);
+      co_return co_await reject(rt, ex, http::status::forbidden, "not_allowed");
+    }
+    log()->debug("{}: authenticated {} as {}", client_ip_, printable(ar.principal),
+                 printable(ar.local_name));
+    ex.principal = std::move(ar.principal);
+    ex.local_name = std::move(ar.local_name);
+    ex.mutual_token = std::move(ar.output_token);
+  }
+
+  // Expect: the proxy answers 100-continue itself (the header is not forwarded).
+  if (auto expect = req.find(http::field::expect); expect != req.end()) {
+    if (!equalsIgnoreCase(trimAscii(expect->value()), "100-continue")) {
+      co_return co_await reject(rt, ex, http::status::expectation_failed, "bad_expect");
+    }
+    if (ex.version == 11 && ex.has_body) {
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      stream_.expires_after(cfg.timeouts.body);
+      auto [ec, n] = co_await net::async_write(stream_, net::buffer(kContinue),
+                                               as_tuple(use_awaitable));
+      if (ec) co_return false;
+    }
+  }
+  co_return co_await forward(rt, ex);
+}
+
+net::awaitable<bool> HttpSession::forward(const Runtime& rt, Exchange& ex) {
+  const auto& cfg = *rt.config;
+  auto& parser = *ex.parser;
+  auto& req = parser.get();
+  const bool negotiate = ex.route->auth == Route::Auth::kNegotiate;
+
+  http::request<http::buffer_body> up;
+  up.method_string(req.method_string());
+  up.target(ex.target);
+  up.version(11);
+  copyRequestHeaders(req, up, cfg.headers, negotiate);
+  if (negotiate) {
+    up.set(cfg.headers.remote_user, ex.local_name);
+    up.set(cfg.headers.remote_principal, ex.principal);
+  }
+  up.set("X-Forwarded-For", client_ip_);
+  up.set("X-Forwarded-Proto", "http");
+  if (auto host = req.find(http::field::host); host != req.end()) {
+    up.set("X-Forwarded-Host", host->value());
+  } else {
+    up.set(http::field::host, cfg.listen.text());
+  }
+  if (parser.chunked()) {
+    up.chunked(true);
+  } else if (parser.content_length()) {
+    up.content_length(*parser.content_length());
+  }
+  up.keep_alive(true);
+
+  if (relay_buf_.empty()) relay_buf_.resize(kRelayBufferBytes);
+  char* buf = relay_buf_.data();
+  const std::string& key = cfg.upstream.original;
+
+  std::unique_ptr<UpstreamStream> conn;
+  beast::flat_buffer ubuf;
+  std::optional<http::response_parser<http::buffer_body>> rp;
+  bool bodySent = false;
+  for (int attempt = 0;; ++attempt) {
+    conn = worker_.pool.take(key);
+    const bool reused = conn != nullptr;
+    boost::system::error_code ec;
+    if (!conn) {
+      conn = co_await UpstreamPool::connect(stream_.get_executor(), rt.upstream_endpoints,
+                                            cfg.timeouts.upstream_connect, ec);
+      if (!conn) {
+        log()->warn("upstream {}: connect failed: {}", cfg.upstream.original, ec.message());
+        co_return co_await reject(rt, ex,
+                                  isTimeout(ec) ? http::status::gateway_timeout
+                                                : http::status::bad_gateway,
+                                  isTimeout(ec) ? "upstream_connect_timeout"
+                                                : "upstream_connect_failed");
+      }
+    }
+    server_.metrics().countUpstreamConnect(reused);
+    // A pooled connection the upstream closed meanwhile fails at once; a request without a
+    // body can safely be sent again on a new connection.
+    const bool canRetry = reused && !ex.has_body && attempt == 0;
+
+    http::request_serializer<http::buffer_body> sr{up};
+    conn->expires_after(cfg.timeouts.body);
+    if (!ex.has_body) {
+      up.body().data = nullptr;
+      up.body().size = 0;
+      up.body().more = false;
+      std::tie(ec, std::ignore) = co_await http::async_write(*conn, sr, as_tuple(use_awaitable));
+    } else {
+      std::tie(ec, std::ignore) =
+          co_await http::async_write_header(*conn, sr, as_tuple(use_awaitable));
+      bodySent = true;
+      while (!ec && !sr.is_done()) {
+        if (!parser.is_done()) {
+          req.body().data = buf;
+          req.body().size = kRelayBufferBytes;
+          stream_.expires_after(cfg.timeouts.body);
+          auto [rec, n] =
+              co_await http::async_read_some(stream_, buffer_, parser, as_tuple(use_awaitable));
+          if (rec == http::error::need_buffer) rec = {};
+          if (rec) {
+            log()->info("{}: request body read failed: {}", client_ip_, rec.message());
+            if (rec == http::error::body_limit) {
+              co_return co_await reject(rt, ex, http::status::payload_too_large,
+                                        "body_too_large");
+            }
+            co_return false;  // client went away or sent a broken body
+          }
+          up.body().data = buf;
+          up.body().size = kRelayBufferBytes - req.body().size;
+          up.body().more = !parser.is_done();
+        } else {
+          up.body().data = nullptr;
+          up.body().size = 0;
+          up.body().more = false;
+        }
+        conn->expires_after(cfg.timeouts.body);
+        std::tie(ec, std::ignore) = co_await http::async_write(*conn, sr, as_tuple(use_awaitable));
+        if (ec == http::error::need_buffer) ec = {};
+      }
+    }
+    if (ec) {
+      if (canRetry) continue;
+      log()->warn("upstream {}: sending request failed: {}", cfg.upstream.original, ec.message());
+      co_return co_await reject(rt, ex, http::status::bad_gateway, "upstream_write_failed");
+    }
+
+    // Response header; interim 1xx responses (other than 101) are skipped.
+    for (;;) {
+      rp.emplace();
+      rp->header_limit(kResponseHeaderLimit);
+      rp->body_limit(boost::none);
+      if (req.method() == http::verb::head) rp->skip(true);
+      conn->expires_after(cfg.timeouts.upstream_response);
+      std::tie(ec, std::ignore) =
+          co_await http::async_read_header(*conn, ubuf, *rp, as_tuple(use_awaitable));
+      if (ec) break;
+      const unsigned code = rp->get().result_int();
+      if (code >= 100 && code < 200 && code != 101) continue;
+      break;
+    }
+    if (ec) {
+      if (canRetry && !isTimeout(ec) && ubuf.size() == 0) continue;
+      log()->warn("upstream {}: no response: {}", cfg.upstream.original, ec.message());
+      co_return co_await reject(rt, ex,
+                                isTimeout(ec) ? http::status::gateway_timeout
+                                              : http::status::bad_gateway,
+                                isTimeout(ec) ? "upstream_timeout" : "upstream_failed");
+    }
+    break;
+  }
+  (void)bodySent;
+
+  auto& ures = rp->get();
+  const unsigned code = ures.result_int();
+  if (code == 101) {
+    co_return co_await reject(rt, ex, http::status::bad_gateway, "upstream_upgrade");
+  }
+  http::response<http::buffer_body> down;
+  down.result(code);
+  down.reason(ures.reason());
+  down.version(ex.version);
+  copyResponseHeaders(ures, down);
+  if (!ex.mutual_token.empty()) {
+    down.insert(http::field::www_authenticate, "Negotiate " + ex.mutual_token);
+  }
+  const bool noBody = req.method() == http::verb::head || code == 204 || code == 304;
+  bool keep = ex.keep_alive && !server_.draining();
+  if (noBody) {
+    if (auto cl = ures.find(http::field::content_length); cl != ures.end()) {
+      down.set(http::field::content_length, cl->value());
+    }
+  } else if (rp->content_length()) {
+    down.content_length(*rp->content_length());
+  } else if (ex.version == 11) {
+    down.chunked(true);
+  } else {
+    keep = false;  // HTTP/1.0 client, unknown length: delimit by closing
+  }
+  down.keep_alive(keep);
+  server_.metrics().countResponse(code);
+
+  http::response_serializer<http::buffer_body> dsr{down};
+  stream_.expires_after(cfg.timeouts.body);
+  boost::system::error_code ec;
+  if (noBody) {
+    down.body().data = nullptr;
+    down.body().size = 0;
+    down.body().more = false;
+    std::tie(ec, std::ignore) = co_await http::async_write(stream_, dsr, as_tuple(use_awaitable));
+  } else {
+    std::tie(ec, std::ignore) =
+        co_await http::async_write_header(stream_, dsr, as_tuple(use_awaitable));
+    while (!ec && !dsr.is_done()) {
+      if (!rp->is_done()) {
+        ures.body().data = buf;
+        ures.body().size = kRelayBufferBytes;
+        conn->expires_after(cfg.timeouts.body);
+        auto [rec, n] =
+            co_await http::async_read_some(*conn, ubuf, *rp, as_tuple(use_awaitable));
+        if (rec == http::error::need_buffer) rec = {};
+        if (rec == http::error::end_of_stream && rp->is_done()) rec = {};
+        if (rec) {
+          // Headers already went out: the only honest signal left is to cut the connection.
+          log()->warn("upstream {}: response body failed: {}", cfg.upstream.original,
+                      rec.message());
+          co_return false;
+        }
+        down.body().data = buf;
+        down.body().size = kRelayBufferBytes - ures.body().size;
+        down.body().more = !rp->is_done();
+      } else {
+        down.body().data = nullptr;
+        down.body().size = 0;
+        down.body().more = false;
+      }
+      stream_.expires_after(cfg.timeouts.body);
+      std::tie(ec, std::ignore) =
+          co_await http::async_write(stream_, dsr, as_tuple(use_awaitable));
+      if (ec == http::error::need_buffer) ec = {};
+    }
+  }
+  if (rp->is_done() && ures.keep_alive() && ubuf.size() == 0 && !rp->need_eof()) {
+    worker_.pool.put(key, std::move(conn));
+  }
+  log()->debug("{} {} {} -> {}", client_ip_, printable(req.method_string()),
+               printable(ex.target), code);
+  co_return keep && !ec;
+}
+
+}  // namespace gssgate::proxy

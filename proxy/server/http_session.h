@@ -1,0 +1,68 @@
+// One client connection: reads requests one at a time, checks framing, picks the route,
+// authenticates (keeping a multi-leg SPNEGO context bound to this connection), and relays
+// request and response bodies to and from the upstream without buffering them whole.
+//
+//   co_spawn(worker.ctx, [&]() -> awaitable<void> {
+//     HttpSession s(server, worker, std::move(socket));
+//     co_await s.run();
+//   }, detached);
+//
+// Thread-safety: lives on its worker's thread only; onDrain() is called on that thread too.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+
+#include <list>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "common/gss_handles.h"
+#include "proxy/server/server.h"
+
+namespace gssgate::proxy {
+
+class HttpSession {
+ public:
+  HttpSession(Server& server, Worker& worker, boost::asio::ip::tcp::socket socket);
+  HttpSession(const HttpSession&) = delete;
+  HttpSession& operator=(const HttpSession&) = delete;
+  ~HttpSession();
+
+  boost::asio::awaitable<void> run();
+  // Server is draining: close now if waiting for a request; otherwise finish the current one.
+  void onDrain();
+
+ private:
+  struct Exchange;  // per-request state, defined in the .cc
+
+  // Handles one request whose header is in buffer_. Returns false when the connection must
+  // close afterwards.
+  // Reads until buffer_ holds a whole header block ("\r\n\r\n"); returns its size, or
+  // net::error::not_found when limits.header_bytes is reached first.
+  boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> readHeaderBlock();
+  boost::asio::awaitable<bool> handleRequest(const Runtime& rt, size_t header_size);
+  boost::asio::awaitable<bool> forward(const Runtime& rt, Exchange& ex);
+  // Sends a short text/plain response. `challenge` (if not empty) goes in WWW-Authenticate.
+  boost::asio::awaitable<bool> reject(const Runtime& rt, Exchange& ex,
+                                      boost::beast::http::status status, const char* reason,
+                                      std::string_view challenge = {});
+
+  Server& server_;
+  Worker& worker_;
+  std::list<HttpSession*>::iterator registration_;
+  boost::beast::tcp_stream stream_;
+  boost::beast::flat_buffer buffer_;
+  std::string client_ip_;
+  bool idle_ = true;
+  GssContext pending_;  // SPNEGO context awaiting the client's next leg
+  int legs_ = 0;        // legs of the pending context
+  std::vector<char> relay_buf_;
+};
+
+}  // namespace gssgate::proxy

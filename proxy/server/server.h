@@ -1,0 +1,84 @@
+// The proxy process: a control thread (signals, listener, admin endpoint, reload, drain) and
+// N worker threads, each with its own io_context, upstream pool and session registry, so a
+// connection lives on one thread for its whole life and needs no locks.
+//
+//   auto rt = buildRuntime(file);
+//   Server server(file, *rt);
+//   return server.run();   // until SIGTERM/SIGINT has drained; returns the exit code
+//
+// Thread-safety: run() is called once from main. runtime() is safe from worker threads.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <atomic>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "proxy/server/metrics.h"
+#include "proxy/server/runtime.h"
+#include "proxy/upstream/upstream_pool.h"
+
+namespace gssgate::proxy {
+
+class HttpSession;
+
+// One worker thread. Members are touched only from that thread, except `ctx` (posting).
+struct Worker {
+  explicit Worker(const ProxyConfig& cfg)
+      : pool(cfg.upstream_max_idle, cfg.timeouts.upstream_idle) {}
+  // Declaration order matters for destruction: the context (and with it the sessions'
+  // coroutine frames) goes before the registry, the pool's sockets before the context.
+  std::list<HttpSession*> sessions;
+  boost::asio::io_context ctx{1};
+  UpstreamPool pool;
+  uint64_t runtime_generation = 0;
+  std::shared_ptr<const Runtime> runtime;
+  std::thread thread;
+};
+
+class Server {
+ public:
+  Server(std::string config_file, std::shared_ptr<const Runtime> runtime);
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+  ~Server();
+
+  int run();
+
+  // The current runtime as seen by `worker` (refreshed after a reload). Worker thread only.
+  const std::shared_ptr<const Runtime>& runtime(Worker& worker);
+  Metrics& metrics() { return metrics_; }
+  bool draining() const { return draining_.load(std::memory_order_acquire); }
+
+ private:
+  boost::asio::awaitable<void> acceptLoop(boost::asio::ip::tcp::acceptor& acceptor);
+  boost::asio::awaitable<void> adminLoop(boost::asio::ip::tcp::acceptor& acceptor);
+  boost::asio::awaitable<void> adminSession(boost::asio::ip::tcp::socket socket);
+  boost::asio::awaitable<void> signalLoop();
+  void reload();
+  boost::asio::awaitable<void> drain();
+  std::shared_ptr<const Runtime> current() const;
+
+  std::string config_file_;
+  boost::asio::io_context control_{1};
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::optional<boost::asio::ip::tcp::acceptor> acceptor_;
+  std::optional<boost::asio::ip::tcp::acceptor> admin_acceptor_;
+  Metrics metrics_;
+  std::atomic<bool> draining_{false};
+  std::atomic<bool> ready_{false};
+  std::atomic<uint64_t> generation_{1};
+  mutable std::mutex mu_;  // guards runtime_
+  std::shared_ptr<const Runtime> runtime_;
+  int exit_code_ = 0;
+};
+
+}  // namespace gssgate::proxy

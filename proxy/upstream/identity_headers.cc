@@ -1,0 +1,102 @@
+#include "proxy/upstream/identity_headers.h"
+
+#include <array>
+#include <string>
+#include <vector>
+
+#include "common/strings.h"
+
+namespace gssgate::proxy {
+
+namespace http = boost::beast::http;
+
+namespace {
+// Makes Beast's equal_range() pair usable in a range-for.
+template <typename It>
+struct Range {
+  std::pair<It, It> p;
+  It begin() const { return p.first; }
+  It end() const { return p.second; }
+};
+template <typename It>
+Range<It> range(std::pair<It, It> p) {
+  return {p};
+}
+}  // namespace
+
+namespace {
+
+// Lower case with '_' → '-'.
+std::string canonical(std::string_view name) {
+  std::string out = toLowerAscii(name);
+  for (char& c : out) {
+    if (c == '_') c = '-';
+  }
+  return out;
+}
+
+constexpr std::array<std::string_view, 10> kHopByHop = {
+    "connection", "keep-alive", "proxy-connection", "te",           "trailer",
+    "transfer-encoding", "upgrade", "proxy-authorization", "proxy-authenticate",
+    "content-length"};
+
+bool isHopByHop(const std::string& canon) {
+  for (auto h : kHopByHop) {
+    if (canon == h) return true;
+  }
+  return false;
+}
+
+// Header names listed in Connection: (e.g. "Connection: close, X-Foo").
+std::vector<std::string> connectionTokens(const http::fields& f) {
+  std::vector<std::string> out;
+  for (const auto& c : range(f.equal_range(http::field::connection))) {
+    for (auto tok : splitTrimmed(c.value(), ',')) {
+      if (!tok.empty()) out.push_back(canonical(tok));
+    }
+  }
+  return out;
+}
+
+bool contains(const std::vector<std::string>& v, const std::string& s) {
+  for (const auto& x : v) {
+    if (x == s) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool isIdentityHeader(std::string_view name, const HeaderNames& names) {
+  std::string canon = canonical(name);
+  if (canon.starts_with("x-gssgate-")) return true;
+  if (canon == "x-remote-user" || canon == "x-remote-principal") return true;
+  for (const std::string* n :
+       {&names.remote_user, &names.remote_principal, &names.credential, &names.assertion}) {
+    if (canon == canonical(*n)) return true;
+  }
+  return false;
+}
+
+void copyRequestHeaders(const http::fields& from, http::fields& to, const HeaderNames& names,
+                        bool drop_authorization) {
+  const auto named = connectionTokens(from);
+  for (const auto& f : from) {
+    std::string canon = canonical(f.name_string());
+    if (isHopByHop(canon) || contains(named, canon) || isIdentityHeader(canon, names)) continue;
+    if (canon == "expect" || canon == "forwarded" || canon.starts_with("x-forwarded-")) continue;
+    if (drop_authorization && canon == "authorization") continue;
+    to.insert(f.name_string(), f.value());
+  }
+}
+
+void copyResponseHeaders(const http::fields& from, http::fields& to) {
+  const auto named = connectionTokens(from);
+  for (const auto& f : from) {
+    std::string canon = canonical(f.name_string());
+    if (isHopByHop(canon) || contains(named, canon)) continue;
+    to.insert(f.name_string(), f.value());
+  }
+}
+
+}  // namespace gssgate::proxy

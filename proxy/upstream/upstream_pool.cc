@@ -1,0 +1,72 @@
+#include "proxy/upstream/upstream_pool.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace gssgate::proxy {
+
+namespace net = boost::asio;
+
+namespace {
+
+// A pooled connection the upstream has closed reads as EOF; data we did not ask for means
+// the connection is out of step. Either way it must not carry another request.
+bool looksOpen(UpstreamStream& s) {
+  char byte = 0;
+  ssize_t n = ::recv(s.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+}  // namespace
+
+std::unique_ptr<UpstreamStream> UpstreamPool::take(const std::string& key) {
+  const auto now = std::chrono::steady_clock::now();
+  // Newest first: it is the most likely to be alive.
+  for (auto it = idle_.rbegin(); it != idle_.rend(); ++it) {
+    if (it->key != key) continue;
+    auto conn = std::move(it->conn);
+    const bool fresh = now - it->since < max_idle_time_;
+    idle_.erase(std::next(it).base());
+    if (fresh && looksOpen(*conn)) return conn;
+    return nullptr;  // a stale one: the caller connects anew
+  }
+  return nullptr;
+}
+
+void UpstreamPool::put(const std::string& key, std::unique_ptr<UpstreamStream> conn) {
+  if (max_idle_ == 0) return;
+  const auto now = std::chrono::steady_clock::now();
+  while (!idle_.empty() &&
+         (idle_.size() >= max_idle_ || now - idle_.front().since >= max_idle_time_)) {
+    idle_.pop_front();
+  }
+  idle_.push_back(Idle{key, std::move(conn), now});
+}
+
+net::awaitable<std::unique_ptr<UpstreamStream>> UpstreamPool::connect(
+    net::any_io_executor ex, const std::vector<net::generic::stream_protocol::endpoint>& endpoints,
+    std::chrono::milliseconds timeout, boost::system::error_code& ec) {
+  ec = net::error::host_not_found;
+  for (const auto& ep : endpoints) {
+    auto stream = std::make_unique<UpstreamStream>(ex);
+    stream->expires_after(timeout);
+    auto [err] = co_await stream->async_connect(ep, net::as_tuple(net::use_awaitable));
+    if (!err) {
+      if (ep.protocol().family() == AF_INET || ep.protocol().family() == AF_INET6) {
+        int one = 1;
+        ::setsockopt(stream->socket().native_handle(), IPPROTO_TCP, TCP_NODELAY, &one,
+                     sizeof(one));
+      }
+      ec = {};
+      co_return stream;
+    }
+    ec = err;
+  }
+  co_return nullptr;
+}
+
+}  // namespace gssgate::proxy

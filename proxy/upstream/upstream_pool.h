@@ -1,0 +1,63 @@
+// Keep-alive connections to the upstream, one pool per worker thread (so no lock): a request
+// takes an idle connection if a live one is there, else connects with a deadline, and gives
+// the connection back when the exchange left it reusable.
+//
+//   auto conn = pool.take(key);
+//   if (!conn) conn = co_await UpstreamPool::connect(executor, endpoints, timeout, ec);
+//   ... exchange ...
+//   if (reusable) pool.put(key, std::move(conn));
+//
+// Thread-safety: a pool is used only from its worker's thread.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/beast/core/basic_stream.hpp>
+
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace gssgate::proxy {
+
+using UpstreamStream =
+    boost::beast::basic_stream<boost::asio::generic::stream_protocol, boost::asio::any_io_executor,
+                               boost::beast::unlimited_rate_policy>;
+
+class UpstreamPool {
+ public:
+  UpstreamPool(size_t max_idle, std::chrono::milliseconds max_idle_time)
+      : max_idle_(max_idle), max_idle_time_(max_idle_time) {}
+
+  // An idle connection to `key` that still looks open, or nullptr.
+  std::unique_ptr<UpstreamStream> take(const std::string& key);
+  void put(const std::string& key, std::unique_ptr<UpstreamStream> conn);
+  // Drops every idle connection (reload, drain).
+  void clear() { idle_.clear(); }
+  void setLimits(size_t max_idle, std::chrono::milliseconds max_idle_time) {
+    max_idle_ = max_idle;
+    max_idle_time_ = max_idle_time;
+  }
+  size_t idleCount() const { return idle_.size(); }
+
+  // Connects to the first endpoint that accepts, within `timeout` for each attempt. On failure
+  // `ec` is set (timeout → boost::beast::error::timeout) and nullptr returned.
+  static boost::asio::awaitable<std::unique_ptr<UpstreamStream>> connect(
+      boost::asio::any_io_executor ex,
+      const std::vector<boost::asio::generic::stream_protocol::endpoint>& endpoints,
+      std::chrono::milliseconds timeout, boost::system::error_code& ec);
+
+ private:
+  struct Idle {
+    std::string key;
+    std::unique_ptr<UpstreamStream> conn;
+    std::chrono::steady_clock::time_point since;
+  };
+  size_t max_idle_;
+  std::chrono::milliseconds max_idle_time_;
+  std::deque<Idle> idle_;  // oldest first
+};
+
+}  // namespace gssgate::proxy
