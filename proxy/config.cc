@@ -1,5 +1,7 @@
 #include "proxy/config.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <charconv>
 #include <thread>
@@ -42,6 +44,14 @@ std::optional<HostPort> parseHostPort(std::string_view text) {
 
 namespace {
 
+// A literal IPv4 or IPv6 address (an IPv6 zone such as "fe80::1%eth0" is allowed).
+bool isIpLiteral(const std::string& host) {
+  unsigned char buf[16];
+  if (::inet_pton(AF_INET, host.c_str(), buf) == 1) return true;
+  const std::string addr = host.substr(0, host.find('%'));
+  return ::inet_pton(AF_INET6, addr.c_str(), buf) == 1;
+}
+
 void readListen(ConfigReader& r, std::string_view key, HostPort& out, bool required) {
   std::optional<std::string> text = required ? std::optional(r.requiredString(key))
                                              : r.optionalString(key);
@@ -50,6 +60,10 @@ void readListen(ConfigReader& r, std::string_view key, HostPort& out, bool requi
   if (!hp) {
     r.error(key, strCat("expected host:port such as 127.0.0.1:8080 or [::1]:8080, got '",
                         *text, "'"));
+    return;
+  }
+  if (!isIpLiteral(hp->host)) {
+    r.error(key, strCat("the host must be an IP address, got '", *text, "'"));
     return;
   }
   out = *hp;

@@ -288,7 +288,7 @@ net::awaitable<bool> HttpSession::handleRequest(const Runtime& rt, size_t header
                   ex.route->path);
       co_return co_await reject(rt, ex, http::status::forbidden, "not_allowed");
     }
-    log()->debug("{}: authenticated {} as {}", client_ip_, printable(ar.principal),
+    log()->info("{}: authenticated {} as {}", client_ip_, printable(ar.principal),
                  printable(ar.local_name));
     ex.principal = std::move(ar.principal);
     ex.local_name = std::move(ar.local_name);

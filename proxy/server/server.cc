@@ -110,7 +110,6 @@ int Server::run() {
   for (auto& w : workers_) {
     if (w->thread.joinable()) w->thread.join();
   }
-  workers_.clear();
   log()->info("stopped");
   return exit_code_;
 }

@@ -67,11 +67,10 @@ class Server {
   boost::asio::awaitable<void> drain();
   std::shared_ptr<const Runtime> current() const;
 
+  // Declaration order is destruction order reversed: the control context (whose pending
+  // accept may hold a socket of a worker's context) must go before the workers, and the
+  // workers (whose sessions count themselves out of metrics_) before metrics_.
   std::string config_file_;
-  boost::asio::io_context control_{1};
-  std::vector<std::unique_ptr<Worker>> workers_;
-  std::optional<boost::asio::ip::tcp::acceptor> acceptor_;
-  std::optional<boost::asio::ip::tcp::acceptor> admin_acceptor_;
   Metrics metrics_;
   std::atomic<bool> draining_{false};
   std::atomic<bool> ready_{false};
@@ -79,6 +78,10 @@ class Server {
   mutable std::mutex mu_;  // guards runtime_
   std::shared_ptr<const Runtime> runtime_;
   int exit_code_ = 0;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  boost::asio::io_context control_{1};
+  std::optional<boost::asio::ip::tcp::acceptor> acceptor_;
+  std::optional<boost::asio::ip::tcp::acceptor> admin_acceptor_;
 };
 
 }  // namespace gssgate::proxy
