@@ -218,7 +218,7 @@ std::string printable(std::string_view text) {
 }
 
 std::string shortHash(std::string_view secret) {
-  constexpr unsigned kBytes = 8;
+  constexpr size_t kBytes = 8;
   std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
   unsigned int len = 0;
   if (EVP_Digest(secret.data(), secret.size(), md.data(), &len, EVP_sha256(), nullptr) != 1) {
@@ -226,7 +226,7 @@ std::string shortHash(std::string_view secret) {
   }
   std::string out;
   out.reserve(2 * kBytes);
-  for (unsigned i = 0; i < kBytes && i < len; ++i) appendHex(out, md.at(i));
+  for (size_t i = 0; i < kBytes && i < len; ++i) appendHex(out, md.at(i));
   return out;
 }
 

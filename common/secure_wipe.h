@@ -59,6 +59,7 @@ class SecretString {
   // Zeroes the first `n` bytes of `from`'s buffer after its contents were moved away. Stays
   // within the current capacity, so it cannot allocate or throw.
   static void wipeMovedFrom(std::string& from, std::size_t n) noexcept {
+    from.clear();  // from "valid but unspecified" to a known state
     from.resize(std::min(n, from.capacity()));
     secureWipe(from);
   }

@@ -34,7 +34,7 @@ std::vector<std::string_view> splitTrimmed(std::string_view s, char sep);
 
 // The message of a Status as std::string (Debian's Abseil string_view is not std's).
 inline std::string messageOf(const absl::Status& status) {
-  return std::string(status.message().data(), status.message().size());
+  return {status.message().data(), status.message().size()};
 }
 
 }  // namespace gssgate

@@ -141,7 +141,13 @@ absl::StatusOr<std::shared_ptr<const ProxyConfig>> loadProxyConfig(const std::st
   cfg->threads = threads > 0 ? static_cast<unsigned>(threads)
                              : std::max(1u, std::thread::hardware_concurrency());
 
-  for (const char* later : {"broker", "session", "tls"}) {
+  if (auto broker = r.optionalString("broker"); broker && !broker->empty()) {
+    if (!broker->starts_with("unix:/")) {
+      r.error("broker", strCat("expected unix:/path/to/deposit.sock, got '", *broker, "'"));
+    }
+    cfg->broker = *broker;
+  }
+  for (const char* later : {"session", "tls"}) {
     if (r.has(later)) {
       r.error(later, "not supported by this version of gssgate-proxy yet; remove the key");
     }
@@ -209,10 +215,12 @@ absl::StatusOr<std::shared_ptr<const ProxyConfig>> loadProxyConfig(const std::st
   to.upstream_response = t.duration("upstream_response", to.upstream_response);
   to.upstream_idle = t.duration("upstream_idle", to.upstream_idle);
   to.drain = t.duration("drain", to.drain);
+  to.broker = t.duration("broker", to.broker);
   for (auto [key, value] : {std::pair{"header", to.header}, std::pair{"idle", to.idle},
                             std::pair{"body", to.body},
                             std::pair{"upstream_connect", to.upstream_connect},
-                            std::pair{"upstream_response", to.upstream_response}}) {
+                            std::pair{"upstream_response", to.upstream_response},
+                            std::pair{"broker", to.broker}}) {
     if (value.count() <= 0) t.error(key, "must be greater than 0");
   }
 

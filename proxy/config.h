@@ -61,6 +61,7 @@ struct Timeouts {
   std::chrono::milliseconds upstream_response{60'000};
   std::chrono::milliseconds upstream_idle{30'000};  // pooled connection kept at most this long
   std::chrono::milliseconds drain{30'000};
+  std::chrono::milliseconds broker{2'000};  // deadline of one deposit RPC
 };
 
 struct ProxyConfig {
@@ -71,6 +72,7 @@ struct ProxyConfig {
   std::string keytab;
   std::string acceptor;      // empty = any principal in the keytab
   std::string replay_cache;  // empty = MIT default
+  std::string broker;        // "unix:/path" of the broker's deposit socket; empty = none
   unsigned threads = 0;      // resolved: never 0 after loading
   std::vector<Route> routes;  // sorted: longest prefix first
   HeaderNames headers;

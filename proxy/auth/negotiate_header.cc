@@ -21,6 +21,7 @@ std::optional<size_t> readDerLength(std::string_view in, size_t& pos) {
   size_t count = first & 0x7f;
   if (count == 0 || count > 4) return std::nullopt;  // indefinite, or > 4 GiB
   if (pos + count > in.size()) return std::nullopt;
+  if (in[pos] == 0) return std::nullopt;  // leading zero byte: not the minimal encoding
   size_t len = 0;
   for (size_t i = 0; i < count; ++i) len = (len << 8) | static_cast<uint8_t>(in[pos++]);
   if (len < 0x80) return std::nullopt;  // must have used the short form

@@ -8,7 +8,10 @@
 
 #include "common/logging.h"
 #include "common/strings.h"
+#include <boost/asio/co_spawn.hpp>
+
 #include "proxy/auth/access_policy.h"
+#include "proxy/auth/delegated_credential.h"
 #include "proxy/auth/negotiate_header.h"
 #include "proxy/server/request_framing.h"
 #include "proxy/server/request_target.h"
@@ -64,6 +67,7 @@ struct HttpSession::Exchange {
   std::string principal;
   std::string local_name;
   std::string mutual_token;
+  std::string credential_handle;  // broker handle, when the client delegated
 };
 
 HttpSession::HttpSession(Server& server, Worker& worker, net::ip::tcp::socket socket)
@@ -293,6 +297,9 @@ net::awaitable<bool> HttpSession::handleRequest(const Runtime& rt, size_t header
     ex.principal = std::move(ar.principal);
     ex.local_name = std::move(ar.local_name);
     ex.mutual_token = std::move(ar.output_token);
+    if (ar.delegated && rt.broker) {
+      ex.credential_handle = co_await depositDelegated(rt, ar.delegated, ex.principal);
+    }
   }
 
   // Expect: the proxy answers 100-continue itself (the header is not forwarded).
@@ -311,6 +318,35 @@ net::awaitable<bool> HttpSession::handleRequest(const Runtime& rt, size_t header
   co_return co_await forward(rt, ex);
 }
 
+net::awaitable<std::string> HttpSession::depositDelegated(const Runtime& rt, GssCred& delegated,
+                                                          const std::string& principal) {
+  // Extract here (the GSS credential belongs to this thread), deposit on the blocking pool.
+  auto tgt = delegatedTgt(delegated.get(), principal);
+  delegated.reset();
+  if (!tgt.ok()) {
+    server_.metrics().countDeposit(false);
+    log()->warn("{}: delegated credential of {} unusable: {}", client_ip_, printable(principal),
+                messageOf(tgt.status()));
+    co_return std::string();
+  }
+  std::shared_ptr<BrokerClient> broker = rt.broker;
+  auto receipt = co_await net::co_spawn(
+      server_.blockingPool(),
+      [&]() -> net::awaitable<absl::StatusOr<DepositReceipt>> {
+        co_return broker->deposit(principal, *tgt);
+      },
+      use_awaitable);
+  if (!receipt.ok()) {
+    server_.metrics().countDeposit(false);
+    log()->warn("{}: {} signed in, but the broker did not take the delegated credential; "
+                "forwarding without a handle: {}",
+                client_ip_, printable(principal), printable(messageOf(receipt.status())));
+    co_return std::string();
+  }
+  server_.metrics().countDeposit(true);
+  co_return std::move(receipt->handle);
+}
+
 net::awaitable<bool> HttpSession::forward(const Runtime& rt, Exchange& ex) {
   const auto& cfg = *rt.config;
   auto& parser = *ex.parser;
@@ -325,6 +361,7 @@ net::awaitable<bool> HttpSession::forward(const Runtime& rt, Exchange& ex) {
   if (negotiate) {
     up.set(cfg.headers.remote_user, ex.local_name);
     up.set(cfg.headers.remote_principal, ex.principal);
+    if (!ex.credential_handle.empty()) up.set(cfg.headers.credential, ex.credential_handle);
   }
   up.set("X-Forwarded-For", client_ip_);
   up.set("X-Forwarded-Proto", "http");

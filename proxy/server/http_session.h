@@ -48,6 +48,10 @@ class HttpSession {
   boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> readHeaderBlock();
   boost::asio::awaitable<bool> handleRequest(const Runtime& rt, size_t header_size);
   boost::asio::awaitable<bool> forward(const Runtime& rt, Exchange& ex);
+  // Deposits a delegated credential with the broker; returns the handle, or "" (and a warning
+  // and a counter) when that fails — the user stays signed in either way.
+  boost::asio::awaitable<std::string> depositDelegated(const Runtime& rt, GssCred& delegated,
+                                                       const std::string& principal);
   // Sends a short text/plain response. `challenge` (if not empty) goes in WWW-Authenticate.
   boost::asio::awaitable<bool> reject(const Runtime& rt, Exchange& ex,
                                       boost::beast::http::status status, const char* reason,

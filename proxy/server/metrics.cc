@@ -50,6 +50,12 @@ std::string Metrics::render() const {
                 upstream_new_.load(std::memory_order_relaxed), "\n");
   out += strCat("gssgate_proxy_upstream_connections_total{kind=\"reused\"} ",
                 upstream_reused_.load(std::memory_order_relaxed), "\n");
+  out += "# HELP gssgate_proxy_broker_deposits_total Delegated credentials sent to the broker.\n";
+  out += "# TYPE gssgate_proxy_broker_deposits_total counter\n";
+  out += strCat("gssgate_proxy_broker_deposits_total{outcome=\"ok\"} ",
+                deposits_ok_.load(std::memory_order_relaxed), "\n");
+  out += strCat("gssgate_proxy_broker_deposits_total{outcome=\"failed\"} ",
+                deposits_failed_.load(std::memory_order_relaxed), "\n");
   return out;
 }
 

@@ -29,6 +29,9 @@ class Metrics {
   void countUpstreamConnect(bool reused) {
     (reused ? upstream_reused_ : upstream_new_).fetch_add(1, std::memory_order_relaxed);
   }
+  void countDeposit(bool ok) {
+    (ok ? deposits_ok_ : deposits_failed_).fetch_add(1, std::memory_order_relaxed);
+  }
   void setGssAcceptCalls(uint64_t n) { gss_accept_calls_.store(n, std::memory_order_relaxed); }
 
   std::string render() const;
@@ -46,6 +49,8 @@ class Metrics {
   std::atomic<uint64_t> upstream_new_{0};
   std::atomic<uint64_t> upstream_reused_{0};
   std::atomic<uint64_t> gss_accept_calls_{0};
+  std::atomic<uint64_t> deposits_ok_{0};
+  std::atomic<uint64_t> deposits_failed_{0};
 };
 
 }  // namespace gssgate::proxy

@@ -39,6 +39,10 @@ absl::StatusOr<std::shared_ptr<const Runtime>> buildRuntime(const std::string& c
     }
     for (const auto& r : results) rt->upstream_endpoints.emplace_back(r.endpoint());
   }
+  if (!(*cfg)->broker.empty()) {
+    // The channel connects lazily: a broker that is down now only costs handles, not sign-ins.
+    rt->broker = makeGrpcBrokerClient((*cfg)->broker, (*cfg)->timeouts.broker);
+  }
   return std::shared_ptr<const Runtime>(std::move(rt));
 }
 

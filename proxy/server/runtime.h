@@ -16,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "proxy/auth/negotiate_authenticator.h"
+#include "proxy/broker_client/broker_client.h"
 #include "proxy/config.h"
 
 namespace gssgate::proxy {
@@ -24,6 +25,7 @@ struct Runtime {
   std::shared_ptr<const ProxyConfig> config;
   std::shared_ptr<NegotiateAuthenticator> authenticator;
   std::vector<boost::asio::generic::stream_protocol::endpoint> upstream_endpoints;
+  std::shared_ptr<BrokerClient> broker;  // null when no broker is configured
 };
 
 absl::StatusOr<std::shared_ptr<const Runtime>> buildRuntime(const std::string& config_file);

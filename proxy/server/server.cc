@@ -106,6 +106,7 @@ int Server::run() {
   control_.run();
 
   guards.clear();
+  blocking_pool_.join();
   for (auto& w : workers_) w->ctx.stop();
   for (auto& w : workers_) {
     if (w->thread.joinable()) w->thread.join();

@@ -12,6 +12,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include <atomic>
 #include <list>
@@ -57,6 +58,8 @@ class Server {
   const std::shared_ptr<const Runtime>& runtime(Worker& worker);
   Metrics& metrics() { return metrics_; }
   bool draining() const { return draining_.load(std::memory_order_acquire); }
+  // Runs blocking broker RPCs off the network threads.
+  boost::asio::thread_pool& blockingPool() { return blocking_pool_; }
 
  private:
   boost::asio::awaitable<void> acceptLoop(boost::asio::ip::tcp::acceptor& acceptor);
@@ -78,6 +81,7 @@ class Server {
   mutable std::mutex mu_;  // guards runtime_
   std::shared_ptr<const Runtime> runtime_;
   int exit_code_ = 0;
+  boost::asio::thread_pool blocking_pool_{2};
   std::vector<std::unique_ptr<Worker>> workers_;
   boost::asio::io_context control_{1};
   std::optional<boost::asio::ip::tcp::acceptor> acceptor_;
