@@ -25,6 +25,18 @@ bool oidEquals(gss_const_OID a, const gss_OID_desc& b) {
          std::memcmp(a->elements, b.elements, b.length) == 0;
 }
 
+// True if a GSS failure is krb5's replay detection. Through SPNEGO the mechglue hands back a
+// remapped minor code (never KRB5KRB_AP_ERR_REPEAT itself) and a plain GSS_S_FAILURE major, so
+// the krb5 message for the code, which gss_display_status reports, is what identifies it.
+bool isReplay(OM_uint32 major, OM_uint32 minor, std::string_view detail) {
+  if ((GSS_SUPPLEMENTARY_INFO(major) & GSS_S_DUPLICATE_TOKEN) != 0 ||
+      minor == static_cast<OM_uint32>(KRB5KRB_AP_ERR_REPEAT)) {
+    return true;
+  }
+  static const std::string kReplayText = krb5ErrorMessage(nullptr, KRB5KRB_AP_ERR_REPEAT);
+  return !kReplayText.empty() && detail.find(kReplayText) != std::string_view::npos;
+}
+
 bool hasControlBytes(std::string_view s) {
   for (unsigned char c : s) {
     if (c < 0x20 || c == 0x7f) return true;
@@ -186,8 +198,7 @@ AuthResult NegotiateAuthenticator::accept(std::string_view token, GssContext& pe
     if (GSS_ROUTINE_ERROR(major) == GSS_S_DEFECTIVE_TOKEN) {
       r.outcome = AuthOutcome::kMalformed;
       r.reason = "malformed_token";
-    } else if (GSS_SUPPLEMENTARY_INFO(major) & GSS_S_DUPLICATE_TOKEN ||
-               minor == static_cast<OM_uint32>(KRB5KRB_AP_ERR_REPEAT)) {
+    } else if (isReplay(major, minor, r.detail)) {
       r.outcome = AuthOutcome::kUnauthorized;
       r.reason = "replay";
     } else if (GSS_ROUTINE_ERROR(major) == GSS_S_BAD_MECH) {

@@ -4,6 +4,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include <algorithm>
 #include <optional>
 
 #include "common/logging.h"
@@ -97,19 +98,22 @@ void HttpSession::onDrain() {
 net::awaitable<void> HttpSession::run() {
   for (bool first = true;; first = false) {
     if (server_.draining()) break;
-    const Runtime& rt = *server_.runtime(worker_);
-    const auto& cfg = *rt.config;
-    buffer_.max_size(cfg.limits.header_bytes);
     idle_ = true;
     if (buffer_.size() == 0 && !first) {
       // Keep-alive: wait for the next request's first bytes with the idle timeout.
-      stream_.expires_after(cfg.timeouts.idle);
+      stream_.expires_after(server_.runtime(worker_)->config->timeouts.idle);
       auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(4096),
                                                        as_tuple(use_awaitable));
       if (ec) break;
       buffer_.commit(n);
     }
     idle_ = false;
+    // The request uses the configuration current when it started (after a SIGHUP, the new
+    // one), held by value: a later reload must not free it under this request.
+    const std::shared_ptr<const Runtime> snapshot = server_.runtime(worker_);
+    const Runtime& rt = *snapshot;
+    const auto& cfg = *rt.config;
+    buffer_.max_size(std::max<size_t>(cfg.limits.header_bytes, buffer_.size()));
     stream_.expires_after(cfg.timeouts.header);
     auto [ec, header_size] = co_await readHeaderBlock();
     if (ec == net::error::not_found) {
@@ -183,11 +187,15 @@ net::awaitable<bool> HttpSession::handleRequest(const Runtime& rt, size_t header
     auto [ec, n] = co_await http::async_read_header(stream_, buffer_, parser,
                                                     as_tuple(use_awaitable));
     if (ec) {
-      const bool tooBig = ec == http::error::header_limit;
-      co_return co_await reject(
-          rt, ex,
-          tooBig ? http::status::request_header_fields_too_large : http::status::bad_request,
-          tooBig ? "header_too_large" : "unparsable_request");
+      if (ec == http::error::header_limit) {
+        co_return co_await reject(rt, ex, http::status::request_header_fields_too_large,
+                                  "header_too_large");
+      }
+      if (ec == http::error::body_limit) {  // Content-Length above limits.body_bytes
+        ex.has_body = true;
+        co_return co_await reject(rt, ex, http::status::payload_too_large, "body_too_large");
+      }
+      co_return co_await reject(rt, ex, http::status::bad_request, "unparsable_request");
     }
   }
   auto& req = parser.get();
@@ -207,7 +215,7 @@ net::awaitable<bool> HttpSession::handleRequest(const Runtime& rt, size_t header
   auto target = normalizeTarget(req.target());
   if (!target) co_return co_await reject(rt, ex, http::status::bad_request, "bad_target");
   ex.target = std::move(*target);
-  ex.route = matchRoute(cfg.routes, pathOf(ex.target));
+  ex.route = matchRoute(cfg.routes, routePathOf(ex.target));
   if (ex.route == nullptr) {
     co_return co_await reject(rt, ex, http::status::not_found, "no_route");
   }
@@ -367,6 +375,7 @@ net::awaitable<bool> HttpSession::forward(const Runtime& rt, Exchange& ex) {
   up.set("X-Forwarded-Proto", "http");
   if (auto host = req.find(http::field::host); host != req.end()) {
     up.set("X-Forwarded-Host", host->value());
+    up.set(http::field::host, host->value());  // even if the client named Host in Connection
   } else {
     up.set(http::field::host, cfg.listen.text());
   }
@@ -417,7 +426,9 @@ net::awaitable<bool> HttpSession::forward(const Runtime& rt, Exchange& ex) {
       std::tie(ec, std::ignore) =
           co_await http::async_write_header(*conn, sr, as_tuple(use_awaitable));
       bodySent = true;
-      while (!ec && !sr.is_done()) {
+      // Relay as in Beast's relay() example: write what each read produced; never hand the
+      // chunked serializer an empty piece with more=true (it would end the body early).
+      while (!ec) {
         if (!parser.is_done()) {
           req.body().data = buf;
           req.body().size = kRelayBufferBytes;
@@ -441,9 +452,11 @@ net::awaitable<bool> HttpSession::forward(const Runtime& rt, Exchange& ex) {
           up.body().size = 0;
           up.body().more = false;
         }
+        if (up.body().size == 0 && up.body().more) continue;
         conn->expires_after(cfg.timeouts.body);
         std::tie(ec, std::ignore) = co_await http::async_write(*conn, sr, as_tuple(use_awaitable));
         if (ec == http::error::need_buffer) ec = {};
+        if (!ec && (!up.body().more || sr.is_done())) break;
       }
     }
     if (ec) {
@@ -518,7 +531,7 @@ net::awaitable<bool> HttpSession::forward(const Runtime& rt, Exchange& ex) {
   } else {
     std::tie(ec, std::ignore) =
         co_await http::async_write_header(stream_, dsr, as_tuple(use_awaitable));
-    while (!ec && !dsr.is_done()) {
+    while (!ec) {
       if (!rp->is_done()) {
         ures.body().data = buf;
         ures.body().size = kRelayBufferBytes;
@@ -541,10 +554,12 @@ net::awaitable<bool> HttpSession::forward(const Runtime& rt, Exchange& ex) {
         down.body().size = 0;
         down.body().more = false;
       }
+      if (down.body().size == 0 && down.body().more) continue;
       stream_.expires_after(cfg.timeouts.body);
       std::tie(ec, std::ignore) =
           co_await http::async_write(stream_, dsr, as_tuple(use_awaitable));
       if (ec == http::error::need_buffer) ec = {};
+      if (!ec && (!down.body().more || dsr.is_done())) break;
     }
   }
   if (rp->is_done() && ures.keep_alive() && ubuf.size() == 0 && !rp->need_eof()) {

@@ -23,6 +23,19 @@ std::string_view pathOf(std::string_view target) {
   return target.substr(0, target.find('?'));
 }
 
+std::string routePathOf(std::string_view target) {
+  std::string_view path = pathOf(target);
+  std::string out;
+  out.reserve(path.size());
+  bool inParams = false;
+  for (char c : path) {
+    if (c == '/') inParams = false;
+    if (c == ';') inParams = true;
+    if (!inParams) out += c;
+  }
+  return out;
+}
+
 std::optional<std::string> normalizeTarget(std::string_view target) {
   if (target.empty() || target.front() != '/') return std::nullopt;
   const size_t q = target.find('?');
@@ -62,6 +75,8 @@ std::optional<std::string> normalizeTarget(std::string_view target) {
     size_t end = out.find('/', pos + 1);
     std::string_view seg = std::string_view(out).substr(
         pos + 1, (end == std::string::npos ? out.size() : end) - pos - 1);
+    // Servlet containers drop ";params" from a segment, so "..;x" means ".." to them.
+    seg = seg.substr(0, seg.find(';'));
     if (seg == "." || seg == "..") return std::nullopt;
   }
   out += query;

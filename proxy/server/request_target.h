@@ -24,4 +24,9 @@ std::optional<std::string> normalizeTarget(std::string_view target);
 // The path part of a (normalised) target: everything before '?'.
 std::string_view pathOf(std::string_view target);
 
+// The path used for route matching: pathOf() with ";params" removed from every segment, as
+// servlet containers do ("/admin;jsessionid=x" is "/admin" to Tomcat, so it must match the
+// "/admin" route here too).
+std::string routePathOf(std::string_view target);
+
 }  // namespace gssgate::proxy
