@@ -14,16 +14,21 @@ struct CtxFree {
 };
 using CipherCtx = std::unique_ptr<EVP_CIPHER_CTX, CtxFree>;
 
+// OpenSSL works on unsigned char; these two are the only char <-> unsigned char casts.
 const unsigned char* bytes(std::string_view s) {
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast)
   return reinterpret_cast<const unsigned char*>(s.data());
+}
+unsigned char* mutableBytes(std::string& s) {
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast)
+  return reinterpret_cast<unsigned char*>(s.data());
 }
 
 }  // namespace
 
 std::string randomBytes(size_t n) {
   std::string out(n, '\0');
-  if (n != 0 &&
-      RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(n)) != 1) {
+  if (n != 0 && RAND_bytes(mutableBytes(out), static_cast<int>(n)) != 1) {
     std::abort();  // no safe way to continue without randomness
   }
   return out;
@@ -38,7 +43,7 @@ Aead::Aead(std::string_view key) : key_(std::string(key)) {
 std::string Aead::seal(std::string_view plaintext, std::string_view associated) const {
   std::string out = randomBytes(kNonceBytes);
   out.resize(kNonceBytes + plaintext.size() + kTagBytes);
-  auto* dst = reinterpret_cast<unsigned char*>(out.data());
+  auto* dst = mutableBytes(out);
   CipherCtx ctx(EVP_CIPHER_CTX_new());
   int len = 0;
   bool ok = ctx &&
@@ -60,7 +65,7 @@ std::optional<SecretString> Aead::open(std::string_view sealed, std::string_view
   if (sealed.size() < kOverhead) return std::nullopt;
   const size_t n = sealed.size() - kOverhead;
   SecretString plain(std::string(n, '\0'));
-  auto* dst = reinterpret_cast<unsigned char*>(plain.mutableStr().data());
+  auto* dst = mutableBytes(plain.mutableStr());
   const auto* src = bytes(sealed);
   std::string tag(sealed.substr(kNonceBytes + n));
   CipherCtx ctx(EVP_CIPHER_CTX_new());

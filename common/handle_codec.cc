@@ -9,7 +9,7 @@ constexpr std::string_view kPrefix = "gsh1.";
 
 std::string be32(uint32_t v) {
   std::string s(4, '\0');
-  for (int i = 0; i < 4; ++i) s[i] = static_cast<char>((v >> (24 - 8 * i)) & 0xff);
+  for (unsigned i = 0; i < 4; ++i) s[i] = static_cast<char>((v >> (24U - 8U * i)) & 0xFFU);
   return s;
 }
 
@@ -21,7 +21,7 @@ std::string HandleCodec::seal(const HandleClaims& claims) const {
   SecretString plain(claims.credential_id);
   auto& p = plain.mutableStr();
   auto exp = static_cast<uint64_t>(claims.expires_at);
-  for (int i = 0; i < 8; ++i) p += static_cast<char>((exp >> (56 - 8 * i)) & 0xff);
+  for (unsigned i = 0; i < 8; ++i) p += static_cast<char>((exp >> (56U - 8U * i)) & 0xFFU);
   p += claims.principal;
   return std::string(kPrefix) + base64UrlEncode(be32(key_id_) + aead_.seal(p, associated(key_id_)));
 }
@@ -39,7 +39,8 @@ std::optional<HandleClaims> HandleCodec::open(std::string_view handle, int64_t n
   auto id = peekKeyId(handle);
   if (!id || *id != key_id_) return std::nullopt;
   auto raw = base64UrlDecode(handle.substr(kPrefix.size()));
-  auto plain = aead_.open(std::string_view(*raw).substr(4), associated(key_id_));
+  const std::string_view sealed = *raw;
+  auto plain = aead_.open(sealed.substr(4), associated(key_id_));
   if (!plain || plain->size() < kCredentialIdBytes + 8) return std::nullopt;
   const std::string& p = plain->str();
   HandleClaims c;

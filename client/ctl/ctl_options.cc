@@ -1,0 +1,212 @@
+#include "client/ctl/ctl_options.h"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <map>
+#include <string_view>
+
+#include "common/strings.h"
+
+namespace gssgate::client {
+namespace {
+
+constexpr double kMaxTimeoutSeconds = 3600;
+
+struct CommandSpec {
+  std::string_view name;
+  CtlCommand command;
+  bool takes_handle;
+  std::vector<std::string_view> options;  // besides --broker, --timeout and the handle options
+};
+
+const std::vector<CommandSpec>& commandSpecs() {
+  static const std::vector<CommandSpec> specs = {
+      {"credential", CtlCommand::kCredential, true, {"service", "out"}},
+      {"revoke", CtlCommand::kRevoke, true, {}},
+      {"list", CtlCommand::kList, false, {}},
+      {"revoke-credential", CtlCommand::kRevokeCredential, false, {"id"}},
+      {"health", CtlCommand::kHealth, false, {}},
+  };
+  return specs;
+}
+
+constexpr std::array<std::string_view, 7> kKnownOptions = {
+    "broker", "timeout", "handle", "handle-file", "service", "out", "id"};
+
+absl::Status usageError(std::string_view msg) {
+  return absl::InvalidArgumentError(strCat(msg, " (see gssgatectl --help)"));
+}
+
+bool optionAllowed(const CommandSpec& spec, std::string_view name) {
+  if (name == "broker" || name == "timeout") return true;
+  if (name == "handle" || name == "handle-file") return spec.takes_handle;
+  return std::find(spec.options.begin(), spec.options.end(), name) != spec.options.end();
+}
+
+absl::StatusOr<std::chrono::milliseconds> parseTimeout(std::string_view text) {
+  double seconds = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
+  if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(seconds) ||
+      seconds <= 0 || seconds > kMaxTimeoutSeconds) {
+    return usageError(
+        strCat("--timeout takes seconds between 0 and ", kMaxTimeoutSeconds, ", not '", text, "'"));
+  }
+  return std::chrono::milliseconds(std::max<int64_t>(1, std::llround(seconds * 1000)));
+}
+
+// A broker address gRPC can dial: "unix:" followed by a socket path.
+bool validBrokerAddress(std::string_view address) {
+  return address.starts_with("unix:") && address.size() > 5;
+}
+
+}  // namespace
+
+absl::StatusOr<CtlOptions> parseCtlArgs(const std::vector<std::string>& args,
+                                        const char* env_handle) {
+  std::string command;
+  std::map<std::string, std::string, std::less<>> values;
+  bool help = false;
+  bool version = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string_view arg = args[i];
+    if (arg == "-h" || arg == "--help") {
+      help = true;
+      continue;
+    }
+    if (arg == "--version") {
+      version = true;
+      continue;
+    }
+    if (!arg.starts_with("--")) {
+      if (!command.empty()) return usageError(strCat("unexpected argument '", arg, "'"));
+      command = std::string(arg);
+      continue;
+    }
+    const size_t eq = arg.find('=');
+    const std::string_view name = arg.substr(2, eq == std::string_view::npos ? eq : eq - 2);
+    if (std::find(kKnownOptions.begin(), kKnownOptions.end(), name) == kKnownOptions.end()) {
+      return usageError(strCat("unknown option '--", name, "'"));
+    }
+    std::string value;
+    if (eq != std::string_view::npos) {
+      value = std::string(arg.substr(eq + 1));
+    } else if (i + 1 < args.size()) {
+      value = args[++i];
+    } else {
+      return usageError(strCat("--", name, " needs a value"));
+    }
+    if (!values.emplace(std::string(name), std::move(value)).second) {
+      return usageError(strCat("--", name, " given twice"));
+    }
+  }
+
+  CtlOptions opts;
+  if (help || command == "help") return opts;  // kHelp
+  if (version) {
+    opts.command = CtlCommand::kVersion;
+    return opts;
+  }
+  if (command.empty()) return usageError("no command given");
+  const auto& specs = commandSpecs();
+  const auto spec = std::find_if(specs.begin(), specs.end(),
+                                 [&](const CommandSpec& s) { return s.name == command; });
+  if (spec == specs.end()) return usageError(strCat("unknown command '", command, "'"));
+  opts.command = spec->command;
+  for (const auto& [name, value] : values) {
+    if (!optionAllowed(*spec, name)) {
+      return usageError(strCat("--", name, " is not an option of ", command));
+    }
+  }
+  auto take = [&values](std::string_view name) -> std::string {
+    auto it = values.find(name);
+    if (it == values.end()) return {};
+    std::string v = std::move(it->second);
+    values.erase(it);
+    return v;
+  };
+
+  opts.broker = take("broker");
+  if (opts.broker.empty()) return usageError("--broker unix:PATH is required");
+  if (!validBrokerAddress(opts.broker)) {
+    return usageError(strCat("--broker must be unix:/path/to/socket, not '", opts.broker, "'"));
+  }
+  if (values.contains("timeout")) {
+    absl::StatusOr<std::chrono::milliseconds> timeout = parseTimeout(take("timeout"));
+    if (!timeout.ok()) return timeout.status();
+    opts.timeout = *timeout;
+  }
+
+  if (spec->takes_handle) {
+    const bool has_handle = values.contains("handle");
+    const bool has_file = values.contains("handle-file");
+    if (has_handle && has_file) return usageError("give either --handle or --handle-file");
+    if (has_file) {
+      opts.handle_file = take("handle-file");
+      if (opts.handle_file.empty()) return usageError("--handle-file needs a file name");
+    } else if (has_handle) {
+      opts.handle = SecretString(take("handle"));
+      if (opts.handle.empty()) return usageError("--handle is empty");
+    } else if (env_handle != nullptr && env_handle[0] != '\0') {
+      opts.handle = SecretString(std::string(env_handle));
+    } else {
+      return usageError("no handle: give --handle-file FILE or --handle H, or set GSSGATE_HANDLE");
+    }
+  }
+
+  if (opts.command == CtlCommand::kCredential) {
+    opts.service = take("service");
+    if (opts.service.empty()) {
+      return usageError("--service SERVICE is required, e.g. --service postgres/db.example.com");
+    }
+    if (values.contains("out")) {
+      opts.out = take("out");
+      if (opts.out.empty()) return usageError("--out needs a file name");
+    }
+  }
+  if (opts.command == CtlCommand::kRevokeCredential) {
+    opts.credential_id = take("id");
+    if (opts.credential_id.empty()) return usageError("--id CREDENTIAL_ID is required");
+  }
+  return opts;
+}
+
+std::string ctlUsage() {
+  return R"(usage: gssgatectl COMMAND [OPTIONS]
+
+Commands (backend socket, the broker's `listen`):
+  credential --broker unix:PATH --service SERVICE [--out FILE] [HANDLE SOURCE]
+      Redeems a credential handle for a ticket to SERVICE (e.g. postgres/db.example.com),
+      writes it as a new mode-0600 ccache file (default: a new private temporary file; an
+      existing FILE is never overwritten) and prints KRB5CCNAME=FILE:/path.
+  revoke --broker unix:PATH [HANDLE SOURCE]
+      Revokes the credential behind a handle (e.g. on logout).
+
+Commands (deposit socket, the broker's `deposit_listen`):
+  list --broker unix:PATH
+      Lists stored credentials: id, principal, deposited, expires, redemptions.
+  revoke-credential --broker unix:PATH --id CREDENTIAL_ID
+      Revokes a stored credential by id.
+
+Either socket:
+  health --broker unix:PATH
+      Prints the broker's grpc.health.v1 status; exits 0 only when SERVING.
+
+HANDLE SOURCE: credential and revoke take the handle from one of these (--handle-file or the
+environment keep it off the command line, where other users can see it with ps):
+  --handle-file FILE   read from FILE ("-": standard input); surrounding whitespace ignored
+  --handle H           the handle itself
+  GSSGATE_HANDLE       environment variable, used when neither option is given
+
+Options:
+  --timeout SECONDS    deadline for each broker call (default 5)
+  --help, -h           this text
+  --version            print the version
+
+Exit status: 0 success; 1 the operation failed (broker answer, broker unreachable, files);
+2 usage error. Errors are one line on standard error.
+)";
+}
+
+}  // namespace gssgate::client

@@ -1,0 +1,99 @@
+#include "proxy/server/metrics.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace gssgate::proxy {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+TEST(Metrics, FreshRenderHasHelpTypeAndZeroCounters) {
+  Metrics m;
+  const std::string text = m.render();
+  for (const char* family :
+       {"gssgate_proxy_responses_total", "gssgate_proxy_auth_total",
+        "gssgate_proxy_gss_accept_calls_total", "gssgate_proxy_connections_active",
+        "gssgate_proxy_connections_refused_total", "gssgate_proxy_upstream_connections_total"}) {
+    EXPECT_THAT(text, HasSubstr(std::string("# HELP ") + family + " ")) << family;
+    EXPECT_THAT(text, HasSubstr(std::string("# TYPE ") + family + " ")) << family;
+  }
+  EXPECT_THAT(text, HasSubstr("# TYPE gssgate_proxy_responses_total counter\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE gssgate_proxy_connections_active gauge\n"));
+  // No response was counted: no status line at all.
+  EXPECT_THAT(text, Not(HasSubstr("gssgate_proxy_responses_total{")));
+  EXPECT_THAT(text, HasSubstr("gssgate_proxy_auth_total{reason=\"ok\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("gssgate_proxy_gss_accept_calls_total 0\n"));
+  EXPECT_THAT(text, HasSubstr("gssgate_proxy_connections_active 0\n"));
+  // Every line is a comment or "name{labels} value" ending in a newline.
+  ASSERT_FALSE(text.empty());
+  EXPECT_EQ(text.back(), '\n');
+}
+
+TEST(Metrics, CountersAppearInRender) {
+  Metrics m;
+  m.countResponse(200);
+  m.countResponse(200);
+  m.countResponse(401);
+  m.countResponse(599);
+  m.countResponse(600);    // out of range: ignored, no crash
+  m.countResponse(70000);  // likewise
+  m.countAuth("ok");
+  m.countAuth("replay");
+  m.countAuth("replay");
+  m.countAuth("no_such_reason");  // counted as "other"
+  m.countAuth("");
+  m.connectionOpened();
+  m.connectionOpened();
+  m.connectionOpened();
+  m.connectionClosed();
+  m.countConnectionRefused();
+  m.countUpstreamConnect(false);
+  m.countUpstreamConnect(true);
+  m.countUpstreamConnect(true);
+  m.setGssAcceptCalls(42);
+  EXPECT_EQ(m.activeConnections(), 2);
+
+  const std::string text = m.render();
+  EXPECT_THAT(text, HasSubstr("gssgate_proxy_responses_total{code=\"200\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("gssgate_proxy_responses_total{code=\"401\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("gssgate_proxy_responses_total{code=\"599\"} 1\n"));
+  EXPECT_THAT(text, Not(HasSubstr("code=\"600\"")));
+  EXPECT_THAT(text, Not(HasSubstr("code=\"403\"")));
+  EXPECT_THAT(text, HasSubstr("gssgate_proxy_auth_total{reason=\"ok\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("gssgate_proxy_auth_total{reason=\"replay\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("gssgate_proxy_auth_total{reason=\"other\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("gssgate_proxy_auth_total{reason=\"ntlm\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("gssgate_proxy_gss_accept_calls_total 42\n"));
+  EXPECT_THAT(text, HasSubstr("gssgate_proxy_connections_active 2\n"));
+  EXPECT_THAT(text, HasSubstr("gssgate_proxy_connections_refused_total 1\n"));
+  EXPECT_THAT(text, HasSubstr("gssgate_proxy_upstream_connections_total{kind=\"new\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("gssgate_proxy_upstream_connections_total{kind=\"reused\"} 2\n"));
+}
+
+TEST(Metrics, EveryAuthReasonTheSessionUsesHasItsOwnSeries) {
+  Metrics m;
+  for (const char* reason : {"ok", "no_header", "other_scheme", "malformed_token", "ntlm",
+                             "other_mech", "mechanism_not_allowed", "replay", "bad_token",
+                             "no_local_name", "unsafe_principal", "not_allowed", "continue"}) {
+    m.countAuth(reason);
+    EXPECT_THAT(m.render(),
+                HasSubstr(std::string("gssgate_proxy_auth_total{reason=\"") + reason + "\"} 1\n"))
+        << reason;
+  }
+  EXPECT_THAT(m.render(), HasSubstr("gssgate_proxy_auth_total{reason=\"other\"} 0\n"));
+}
+
+TEST(Metrics, ActiveConnectionsGaugeGoesUpAndDown) {
+  Metrics m;
+  m.connectionOpened();
+  m.connectionClosed();
+  EXPECT_EQ(m.activeConnections(), 0);
+  EXPECT_THAT(m.render(), HasSubstr("gssgate_proxy_connections_active 0\n"));
+}
+
+}  // namespace
+}  // namespace gssgate::proxy
