@@ -7,10 +7,10 @@
 #include <sstream>
 
 #include "broker/credentials/deposit_parser.h"
-#include "common/krb5_thread_context.h"
 #include "broker/policy.h"
 #include "common/aead.h"
 #include "common/base64.h"
+#include "common/krb5_thread_context.h"
 #include "common/logging.h"
 #include "common/strings.h"
 
@@ -29,9 +29,7 @@ int64_t nowSeconds() {
 }
 
 // Same answer for every kind of bad handle: the broker must not be an oracle.
-absl::Status handleNotFound() {
-  return absl::NotFoundError("handle not found or expired");
-}
+absl::Status handleNotFound() { return absl::NotFoundError("handle not found or expired"); }
 
 std::string idText(std::string_view id) { return base64UrlEncode(id); }
 
@@ -62,8 +60,8 @@ absl::StatusOr<HandleKey> loadHandleKey(const std::string& file) {
     key = SecretString(std::move(bytes));
   } else {
     secureWipe(text);
-    return absl::InvalidArgumentError(strCat("handle_key_file ", file,
-                                             ": expected 32 raw bytes or 64 hex characters"));
+    return absl::InvalidArgumentError(
+        strCat("handle_key_file ", file, ": expected 32 raw bytes or 64 hex characters"));
   }
   secureWipe(text);
   unsigned char md[EVP_MAX_MD_SIZE];
@@ -117,8 +115,8 @@ absl::StatusOr<DepositResult> BrokerCore::deposit(const PeerCred& peer,
   DepositResult out;
   out.credential_id = cred->id;
   out.expires_at = cred->expires_at;
-  out.handle = codec_.seal({cred->id, cred->principal,
-                            std::min(cred->expires_at, now + cfg->handle_ttl.count())});
+  out.handle = codec_.seal(
+      {cred->id, cred->principal, std::min(cred->expires_at, now + cfg->handle_ttl.count())});
   const std::string who = cred->principal;
   if (auto st = store_->put(std::move(cred)); !st.ok()) {
     counters_.deposits_refused.fetch_add(1, std::memory_order_relaxed);

@@ -48,8 +48,8 @@ struct DepositResult {
 
 struct BrokerCounters {
   std::atomic<uint64_t> deposits_ok{0}, deposits_refused{0};
-  std::atomic<uint64_t> redeems_ok{0}, redeems_cached{0}, redeems_not_found{0},
-      redeems_denied{0}, redeems_failed{0};
+  std::atomic<uint64_t> redeems_ok{0}, redeems_cached{0}, redeems_not_found{0}, redeems_denied{0},
+      redeems_failed{0};
   std::atomic<uint64_t> revocations{0}, swept{0};
 };
 

@@ -35,7 +35,8 @@ void readSocketOptions(ConfigReader r, SocketOptions& out, mode_t fallback) {
     auto [p, ec] = std::from_chars(mode.data(), mode.data() + mode.size(), v, 8);
     if (ec != std::errc() || p != mode.data() + mode.size() || v > 0777 || (v & 0007) != 0) {
       r.error("mode", strCat("expected an octal mode such as \"0660\" with no access for "
-                             "others, got '", mode, "'"));
+                             "others, got '",
+                             mode, "'"));
     } else {
       out.mode = static_cast<mode_t>(v);
     }
@@ -97,8 +98,8 @@ absl::StatusOr<std::shared_ptr<const BrokerConfig>> loadBrokerConfig(const std::
     if (e.services.empty()) p.error("services", "must list at least one service glob");
     for (const auto& s : e.services) {
       if (s.find('@') != std::string::npos) {
-        p.error("services", strCat("give services as service/host globs without a realm, got '",
-                                   s, "'"));
+        p.error("services",
+                strCat("give services as service/host globs without a realm, got '", s, "'"));
       }
     }
     e.allow_tgt = p.boolean("allow_tgt", false);
@@ -123,17 +124,15 @@ absl::StatusOr<std::shared_ptr<const BrokerConfig>> loadBrokerConfig(const std::
   cfg->sweep_interval = seconds(r.duration("sweep_interval", std::chrono::seconds(30)));
   if (cfg->sweep_interval.count() < 1) r.error("sweep_interval", "must be at least 1s");
   auto limits = r.section("limits");
-  cfg->max_credentials = static_cast<size_t>(
-      limits.integer("max_credentials", static_cast<int64_t>(cfg->max_credentials), 1,
-                     100'000'000));
+  cfg->max_credentials = static_cast<size_t>(limits.integer(
+      "max_credentials", static_cast<int64_t>(cfg->max_credentials), 1, 100'000'000));
   cfg->max_message_bytes = static_cast<size_t>(
       limits.byteSize("max_message_bytes", cfg->max_message_bytes, 4096, 16u << 20));
   auto lg = r.section("log");
-  cfg->log.level = lg.choice("level", "info",
-                             {"trace", "debug", "info", "warn", "error", "critical", "off"});
+  cfg->log.level =
+      lg.choice("level", "info", {"trace", "debug", "info", "warn", "error", "critical", "off"});
   cfg->log.format =
-      lg.choice("format", "text", {"text", "json"}) == "json" ? LogFormat::kJson
-                                                              : LogFormat::kText;
+      lg.choice("format", "text", {"text", "json"}) == "json" ? LogFormat::kJson : LogFormat::kText;
   if (auto st = r.finish(); !st.ok()) return st;
   return std::shared_ptr<const BrokerConfig>(std::move(cfg));
 }

@@ -26,19 +26,19 @@ struct SocketOptions {
 };
 
 struct PolicyEntry {
-  std::optional<uid_t> uid;            // nullopt = any caller
-  std::vector<std::string> services;   // globs on "service/host" (no realm), e.g. "postgres/*"
-  bool allow_tgt = false;              // also hand out the TGT (rarely wise)
+  std::optional<uid_t> uid;           // nullopt = any caller
+  std::vector<std::string> services;  // globs on "service/host" (no realm), e.g. "postgres/*"
+  bool allow_tgt = false;             // also hand out the TGT (rarely wise)
 };
 
 struct BrokerConfig {
   std::string file;
-  SocketOptions backend;   // `listen`
-  SocketOptions deposit;   // `deposit_listen`
+  SocketOptions backend;  // `listen`
+  SocketOptions deposit;  // `deposit_listen`
   std::vector<PolicyEntry> policy;
   std::chrono::seconds handle_ttl{300};
-  std::string handle_key_file;             // empty = random key per process
-  std::string store_dir;                   // empty = memory store
+  std::string handle_key_file;                      // empty = random key per process
+  std::string store_dir;                            // empty = memory store
   std::chrono::seconds max_credential_lifetime{0};  // 0 = the TGT's own end time
   std::chrono::seconds service_ticket_min_remaining{120};
   std::chrono::seconds sweep_interval{30};

@@ -173,8 +173,9 @@ int main(int argc, char** argv) {
       const auto& old = *core.config();
       if ((*next)->backend.path != old.backend.path || (*next)->deposit.path != old.deposit.path ||
           (*next)->store_dir != old.store_dir || (*next)->handle_key_file != old.handle_key_file) {
-        log->warn("reload: socket, store and handle key changes take effect only after a "
-                  "restart");
+        log->warn(
+            "reload: socket, store and handle key changes take effect only after a "
+            "restart");
       }
       gssgate::setLogLevel((*next)->log.level);
       core.setConfig(*next);

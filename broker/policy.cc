@@ -25,8 +25,7 @@ bool glob(std::string_view pattern, std::string_view text) {
 
 }  // namespace
 
-PolicyDecision decide(const std::vector<PolicyEntry>& policy, uid_t uid,
-                      std::string_view service) {
+PolicyDecision decide(const std::vector<PolicyEntry>& policy, uid_t uid, std::string_view service) {
   for (const auto& e : policy) {
     if (e.uid && *e.uid != uid) continue;
     for (const auto& g : e.services) {

@@ -22,7 +22,6 @@ struct PolicyDecision {
   bool allow_tgt = false;
 };
 
-PolicyDecision decide(const std::vector<PolicyEntry>& policy, uid_t uid,
-                      std::string_view service);
+PolicyDecision decide(const std::vector<PolicyEntry>& policy, uid_t uid, std::string_view service);
 
 }  // namespace gssgate::broker

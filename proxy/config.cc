@@ -34,8 +34,8 @@ std::optional<HostPort> parseHostPort(std::string_view text) {
   }
   unsigned value = 0;
   auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-  if (hp.host.empty() || port.empty() || ec != std::errc() ||
-      ptr != port.data() + port.size() || value > 65535) {
+  if (hp.host.empty() || port.empty() || ec != std::errc() || ptr != port.data() + port.size() ||
+      value > 65535) {
     return std::nullopt;
   }
   hp.port = static_cast<uint16_t>(value);
@@ -53,13 +53,13 @@ bool isIpLiteral(const std::string& host) {
 }
 
 void readListen(ConfigReader& r, std::string_view key, HostPort& out, bool required) {
-  std::optional<std::string> text = required ? std::optional(r.requiredString(key))
-                                             : r.optionalString(key);
+  std::optional<std::string> text =
+      required ? std::optional(r.requiredString(key)) : r.optionalString(key);
   if (!text || text->empty()) return;
   auto hp = parseHostPort(*text);
   if (!hp) {
-    r.error(key, strCat("expected host:port such as 127.0.0.1:8080 or [::1]:8080, got '",
-                        *text, "'"));
+    r.error(key,
+            strCat("expected host:port such as 127.0.0.1:8080 or [::1]:8080, got '", *text, "'"));
     return;
   }
   if (!isIpLiteral(hp->host)) {
@@ -83,8 +83,9 @@ void readUpstream(ConfigReader& r, UpstreamTarget& out) {
   }
   constexpr std::string_view kHttp = "http://";
   if (text.starts_with("https://")) {
-    r.error("upstream", "https:// upstreams are not supported by this version; use http:// "
-                        "on a trusted network or unix:/path");
+    r.error("upstream",
+            "https:// upstreams are not supported by this version; use http:// "
+            "on a trusted network or unix:/path");
     return;
   }
   if (!text.starts_with(kHttp)) {
@@ -109,8 +110,8 @@ void readUpstream(ConfigReader& r, UpstreamTarget& out) {
 bool validHeaderName(std::string_view name) {
   if (name.empty()) return false;
   for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-';
+    bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
     if (!ok) return false;
   }
   return true;
@@ -166,8 +167,9 @@ absl::StatusOr<std::shared_ptr<const ProxyConfig>> loadProxyConfig(const std::st
     route.auth = auth == "none" ? Route::Auth::kNone : Route::Auth::kNegotiate;
     route.allow = rr.stringList("allow");
     if (route.auth == Route::Auth::kNone && !route.allow.empty()) {
-      rr.error("allow", "has no effect on a route with auth: none; remove it or use "
-                        "auth: negotiate");
+      rr.error("allow",
+               "has no effect on a route with auth: none; remove it or use "
+               "auth: negotiate");
     }
     for (const auto& glob : route.allow) {
       if (glob.empty()) rr.error("allow", "empty principal pattern");
@@ -188,23 +190,21 @@ absl::StatusOr<std::shared_ptr<const ProxyConfig>> loadProxyConfig(const std::st
   cfg->headers.remote_principal = h.string("remote_principal", cfg->headers.remote_principal);
   cfg->headers.credential = h.string("credential", cfg->headers.credential);
   cfg->headers.assertion = h.string("assertion", cfg->headers.assertion);
-  for (auto [key, value] :
-       {std::pair{"remote_user", &cfg->headers.remote_user},
-        std::pair{"remote_principal", &cfg->headers.remote_principal},
-        std::pair{"credential", &cfg->headers.credential},
-        std::pair{"assertion", &cfg->headers.assertion}}) {
+  for (auto [key, value] : {std::pair{"remote_user", &cfg->headers.remote_user},
+                            std::pair{"remote_principal", &cfg->headers.remote_principal},
+                            std::pair{"credential", &cfg->headers.credential},
+                            std::pair{"assertion", &cfg->headers.assertion}}) {
     if (!validHeaderName(*value)) {
       h.error(key, strCat("expected a header name (letters, digits, '-'), got '", *value, "'"));
     }
   }
 
   auto l = r.section("limits");
-  cfg->limits.header_bytes = l.byteSize("header_bytes", cfg->limits.header_bytes, 1024,
-                                        16ull << 20);
+  cfg->limits.header_bytes =
+      l.byteSize("header_bytes", cfg->limits.header_bytes, 1024, 16ull << 20);
   cfg->limits.body_bytes = l.byteSize("body_bytes", cfg->limits.body_bytes, 0, 1ull << 50);
-  cfg->limits.max_connections = static_cast<uint64_t>(
-      l.integer("max_connections", static_cast<int64_t>(cfg->limits.max_connections), 1,
-                10'000'000));
+  cfg->limits.max_connections = static_cast<uint64_t>(l.integer(
+      "max_connections", static_cast<int64_t>(cfg->limits.max_connections), 1, 10'000'000));
 
   auto t = r.section("timeouts");
   auto& to = cfg->timeouts;
@@ -216,25 +216,22 @@ absl::StatusOr<std::shared_ptr<const ProxyConfig>> loadProxyConfig(const std::st
   to.upstream_idle = t.duration("upstream_idle", to.upstream_idle);
   to.drain = t.duration("drain", to.drain);
   to.broker = t.duration("broker", to.broker);
-  for (auto [key, value] : {std::pair{"header", to.header}, std::pair{"idle", to.idle},
-                            std::pair{"body", to.body},
-                            std::pair{"upstream_connect", to.upstream_connect},
-                            std::pair{"upstream_response", to.upstream_response},
-                            std::pair{"broker", to.broker}}) {
+  for (auto [key, value] :
+       {std::pair{"header", to.header}, std::pair{"idle", to.idle}, std::pair{"body", to.body},
+        std::pair{"upstream_connect", to.upstream_connect},
+        std::pair{"upstream_response", to.upstream_response}, std::pair{"broker", to.broker}}) {
     if (value.count() <= 0) t.error(key, "must be greater than 0");
   }
 
   auto up = r.section("upstream_pool");
-  cfg->upstream_max_idle =
-      static_cast<size_t>(up.integer("max_idle", static_cast<int64_t>(cfg->upstream_max_idle),
-                                     0, 100'000));
+  cfg->upstream_max_idle = static_cast<size_t>(
+      up.integer("max_idle", static_cast<int64_t>(cfg->upstream_max_idle), 0, 100'000));
 
   auto lg = r.section("log");
-  cfg->log.level = lg.choice("level", "info",
-                             {"trace", "debug", "info", "warn", "error", "critical", "off"});
+  cfg->log.level =
+      lg.choice("level", "info", {"trace", "debug", "info", "warn", "error", "critical", "off"});
   cfg->log.format =
-      lg.choice("format", "text", {"text", "json"}) == "json" ? LogFormat::kJson
-                                                              : LogFormat::kText;
+      lg.choice("format", "text", {"text", "json"}) == "json" ? LogFormat::kJson : LogFormat::kText;
 
   if (auto st = r.finish(); !st.ok()) return st;
   return std::shared_ptr<const ProxyConfig>(std::move(cfg));

@@ -35,9 +35,9 @@ struct UpstreamTarget {
 
 struct Route {
   enum class Auth { kNone, kNegotiate };
-  std::string path;                 // prefix, matched on segment boundaries
+  std::string path;  // prefix, matched on segment boundaries
   Auth auth = Auth::kNegotiate;
-  std::vector<std::string> allow;   // principal globs; empty = any authenticated principal
+  std::vector<std::string> allow;  // principal globs; empty = any authenticated principal
 };
 
 struct HeaderNames {
@@ -70,10 +70,10 @@ struct ProxyConfig {
   std::optional<HostPort> admin_listen;
   UpstreamTarget upstream;
   std::string keytab;
-  std::string acceptor;      // empty = any principal in the keytab
-  std::string replay_cache;  // empty = MIT default
-  std::string broker;        // "unix:/path" of the broker's deposit socket; empty = none
-  unsigned threads = 0;      // resolved: never 0 after loading
+  std::string acceptor;       // empty = any principal in the keytab
+  std::string replay_cache;   // empty = MIT default
+  std::string broker;         // "unix:/path" of the broker's deposit socket; empty = none
+  unsigned threads = 0;       // resolved: never 0 after loading
   std::vector<Route> routes;  // sorted: longest prefix first
   HeaderNames headers;
   Limits limits;

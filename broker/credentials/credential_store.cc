@@ -10,8 +10,8 @@
 #include <optional>
 
 #include "broker/credentials/ccache_format.h"
-#include "common/krb5_thread_context.h"
 #include "common/krb5_handles.h"
+#include "common/krb5_thread_context.h"
 #include "common/strings.h"
 
 namespace gssgate::broker {
@@ -144,8 +144,8 @@ std::shared_ptr<StoredCredential> loadFile(const std::string& path, const std::s
 
 std::string DirStore::pathFor(std::string_view id) const { return dir_ + "/" + hex(id); }
 
-absl::StatusOr<std::unique_ptr<DirStore>> DirStore::open(const std::string& dir,
-                                                         size_t max_entries, int64_t now) {
+absl::StatusOr<std::unique_ptr<DirStore>> DirStore::open(const std::string& dir, size_t max_entries,
+                                                         int64_t now) {
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
     return absl::FailedPreconditionError(
         strCat("store directory ", dir, ": cannot create: ", std::strerror(errno)));

@@ -56,8 +56,8 @@ class DirStore final : public CredentialStore {
  public:
   // Checks (or creates) `dir`: owned by this process's uid, no access for group or others.
   // Loads the unexpired credentials found there and deletes expired ones.
-  static absl::StatusOr<std::unique_ptr<DirStore>> open(const std::string& dir,
-                                                        size_t max_entries, int64_t now);
+  static absl::StatusOr<std::unique_ptr<DirStore>> open(const std::string& dir, size_t max_entries,
+                                                        int64_t now);
   absl::Status put(std::shared_ptr<StoredCredential> cred) override;
   std::shared_ptr<StoredCredential> find(std::string_view id) const override {
     return memory_.find(id);

@@ -20,7 +20,7 @@
 namespace gssgate::broker {
 
 struct ParsedTgt {
-  std::string principal;   // canonical unparsed client principal
+  std::string principal;  // canonical unparsed client principal
   int64_t end_time = 0;
   SecretString marshaled;  // the bytes as deposited (verified)
 };

@@ -1,8 +1,8 @@
 #include "broker/credentials/redeemer.h"
 
 #include "broker/credentials/ccache_format.h"
-#include "common/krb5_thread_context.h"
 #include "common/krb5_handles.h"
+#include "common/krb5_thread_context.h"
 #include "common/strings.h"
 
 namespace gssgate::broker {
@@ -22,8 +22,8 @@ absl::Status unmarshal(krb5_context ctx, const SecretString& bytes, CredsOwner& 
   d.length = static_cast<unsigned int>(bytes.size());
   d.data = const_cast<char*>(bytes.str().data());
   if (krb5_error_code code = krb5_unmarshal_credentials(ctx, &d, &out.creds); code != 0) {
-    return absl::InternalError(strCat("stored credential unreadable: ",
-                                      krb5ErrorMessage(ctx, code)));
+    return absl::InternalError(
+        strCat("stored credential unreadable: ", krb5ErrorMessage(ctx, code)));
   }
   return absl::OkStatus();
 }
@@ -45,7 +45,8 @@ absl::Status kdcError(krb5_context ctx, krb5_error_code code, const std::string&
 
 absl::StatusOr<std::string> normalizeService(std::string_view service) {
   std::string s(service);
-  if (s.empty() || s.size() > 512) return absl::InvalidArgumentError("service name empty or too long");
+  if (s.empty() || s.size() > 512)
+    return absl::InvalidArgumentError("service name empty or too long");
   for (unsigned char c : s) {
     if (c < 0x21 || c == 0x7f || c == '\\') {
       return absl::InvalidArgumentError("service name holds spaces, control bytes or '\\'");
@@ -56,7 +57,8 @@ absl::StatusOr<std::string> normalizeService(std::string_view service) {
   if (slash == std::string::npos && at != std::string::npos) {
     s[at] = '/';  // host-based form service@host
   } else if (at != std::string::npos) {
-    return absl::InvalidArgumentError("give the service without a realm, e.g. postgres/db.example.com");
+    return absl::InvalidArgumentError(
+        "give the service without a realm, e.g. postgres/db.example.com");
   }
   const auto first = s.find('/');
   if (first == std::string::npos || first == 0 || first + 1 == s.size() ||
@@ -102,8 +104,7 @@ absl::StatusOr<RedeemOutput> Redeemer::redeem(StoredCredential& cred, const std:
     if (krb5_error_code code = krb5_cc_new_unique(ctx, "MEMORY", nullptr, cc.out()); code != 0) {
       return absl::InternalError(strCat("memory ccache: ", krb5ErrorMessage(ctx, code)));
     }
-    if (krb5_error_code code = krb5_cc_initialize(ctx, cc.get(), tgt.creds->client);
-        code != 0) {
+    if (krb5_error_code code = krb5_cc_initialize(ctx, cc.get(), tgt.creds->client); code != 0) {
       return absl::InternalError(strCat("memory ccache: ", krb5ErrorMessage(ctx, code)));
     }
     if (krb5_error_code code = krb5_cc_store_cred(ctx, cc.get(), tgt.creds); code != 0) {
@@ -112,8 +113,7 @@ absl::StatusOr<RedeemOutput> Redeemer::redeem(StoredCredential& cred, const std:
     krb5_creds in{};
     in.client = tgt.creds->client;
     in.server = server.get();
-    if (krb5_error_code code = krb5_get_credentials(ctx, 0, cc.get(), &in, &svc.creds);
-        code != 0) {
+    if (krb5_error_code code = krb5_get_credentials(ctx, 0, cc.get(), &in, &svc.creds); code != 0) {
       return kdcError(ctx, code, service);
     }
     krb5_data* data = nullptr;

@@ -67,8 +67,7 @@ grpc::Status AdminService::RevokeCredential(grpc::ServerContext* ctx,
   return toGrpc(core_.revokeCredential(*peer, *id));
 }
 
-grpc::Status BackendService::Redeem(grpc::ServerContext* ctx,
-                                    const gssgate::v1::RedeemRequest* req,
+grpc::Status BackendService::Redeem(grpc::ServerContext* ctx, const gssgate::v1::RedeemRequest* req,
                                     gssgate::v1::RedeemResponse* res) {
   auto peer = peers_.lookup(ctx->peer());
   if (!peer) return unknownPeer();
@@ -87,8 +86,7 @@ grpc::Status BackendService::Redeem(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
-grpc::Status BackendService::Revoke(grpc::ServerContext* ctx,
-                                    const gssgate::v1::RevokeRequest* req,
+grpc::Status BackendService::Revoke(grpc::ServerContext* ctx, const gssgate::v1::RevokeRequest* req,
                                     gssgate::v1::RevokeResponse*) {
   auto peer = peers_.lookup(ctx->peer());
   if (!peer) return unknownPeer();

@@ -18,16 +18,16 @@ absl::StatusOr<SecretString> delegatedTgt(gss_cred_id_t delegated, std::string_v
   gss_key_value_element_desc element{"ccache", name.c_str()};
   gss_key_value_set_desc store{1, &element};
   OM_uint32 minor = 0;
-  OM_uint32 major = gss_store_cred_into(&minor, delegated, GSS_C_INITIATE,
-                                        const_cast<gss_OID>(gss_mech_krb5), 1, 0, &store,
-                                        nullptr, nullptr);
+  OM_uint32 major =
+      gss_store_cred_into(&minor, delegated, GSS_C_INITIATE, const_cast<gss_OID>(gss_mech_krb5), 1,
+                          0, &store, nullptr, nullptr);
   Krb5DestroyingCcache cc(ctx);
   if (krb5_cc_resolve(ctx, name.c_str(), cc.out()) != 0) {
     return absl::InternalError("cannot open the private memory ccache");
   }
   if (GSS_ERROR(major)) {
-    return absl::InternalError(strCat("storing the delegated credential: ",
-                                      gssErrorMessage(major, minor)));
+    return absl::InternalError(
+        strCat("storing the delegated credential: ", gssErrorMessage(major, minor)));
   }
   Krb5Principal client(ctx);
   std::string p(principal);

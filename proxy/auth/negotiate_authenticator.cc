@@ -100,7 +100,8 @@ NegotiateAuthenticator::NegotiateAuthenticator(const ProxyConfig& cfg)
 absl::StatusOr<std::shared_ptr<NegotiateAuthenticator>> NegotiateAuthenticator::create(
     const ProxyConfig& cfg) {
   if (auto st = checkKeytab(cfg.keytab, cfg.acceptor); !st.ok()) return st;
-  std::shared_ptr<NegotiateAuthenticator> auth(new NegotiateAuthenticator(cfg));  // NOLINT: private ctor
+  std::shared_ptr<NegotiateAuthenticator> auth(
+      new NegotiateAuthenticator(cfg));  // NOLINT: private ctor
   auto cred = auth->acquire();
   if (!cred.ok()) return cred.status();
   return auth;
@@ -128,9 +129,8 @@ absl::StatusOr<GssCred> NegotiateAuthenticator::acquire() const {
   OM_uint32 major = gss_acquire_cred_from(&minor, name.get(), GSS_C_INDEFINITE, &mechs,
                                           GSS_C_ACCEPT, &store, cred.out(), nullptr, nullptr);
   if (GSS_ERROR(major)) {
-    return absl::FailedPreconditionError(
-        strCat("acquiring acceptor credential from keytab '", keytab_,
-               "': ", gssErrorMessage(major, minor)));
+    return absl::FailedPreconditionError(strCat("acquiring acceptor credential from keytab '",
+                                                keytab_, "': ", gssErrorMessage(major, minor)));
   }
   // Only Kerberos may be negotiated inside SPNEGO: no NTLM, NegoEx or IAKERB.
   gss_OID_set_desc neg{1, &kKrb5Oid};
@@ -181,9 +181,9 @@ AuthResult NegotiateAuthenticator::accept(std::string_view token, GssContext& pe
   GssBuffer output;
   GssCred delegated;
   gss_buffer_desc input = gssInputBuffer(token);
-  OM_uint32 major = gss_accept_sec_context(&minor, pending.inout(), cred, &input,
-                                           GSS_C_NO_CHANNEL_BINDINGS, source.out(), &mech,
-                                           output.out(), &flags, &timeRec, delegated.out());
+  OM_uint32 major =
+      gss_accept_sec_context(&minor, pending.inout(), cred, &input, GSS_C_NO_CHANNEL_BINDINGS,
+                             source.out(), &mech, output.out(), &flags, &timeRec, delegated.out());
   if (!output.empty()) r.output_token = base64Encode(output.view());
 
   if (major == GSS_S_CONTINUE_NEEDED) {

@@ -33,12 +33,12 @@ enum class AuthOutcome {
 
 struct AuthResult {
   AuthOutcome outcome = AuthOutcome::kUnauthorized;
-  const char* reason = "";     // stable short reason for logs and metrics
-  std::string principal;       // user@REALM (kOk, kForbidden)
-  std::string local_name;      // auth_to_local result (kOk)
-  std::string output_token;    // base64, may be empty (mutual auth / next leg)
-  GssCred delegated;           // set when the client delegated a credential
-  std::string detail;          // GSS error text for the server log; never sent to clients
+  const char* reason = "";   // stable short reason for logs and metrics
+  std::string principal;     // user@REALM (kOk, kForbidden)
+  std::string local_name;    // auth_to_local result (kOk)
+  std::string output_token;  // base64, may be empty (mutual auth / next leg)
+  GssCred delegated;         // set when the client delegated a credential
+  std::string detail;        // GSS error text for the server log; never sent to clients
 };
 
 class NegotiateAuthenticator {

@@ -16,9 +16,9 @@
 namespace gssgate::proxy {
 
 enum class AuthorizationKind {
-  kNegotiate,   // "Negotiate <valid base64>"
-  kMalformed,   // "Negotiate" with a missing or non-base64 token
-  kOtherScheme, // Basic, Bearer, NTLM, ... (not ours)
+  kNegotiate,    // "Negotiate <valid base64>"
+  kMalformed,    // "Negotiate" with a missing or non-base64 token
+  kOtherScheme,  // Basic, Bearer, NTLM, ... (not ours)
 };
 
 struct ParsedAuthorization {

@@ -1,16 +1,14 @@
 #include "proxy/server/http_session.h"
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-
-#include <algorithm>
 #include <optional>
 
 #include "common/logging.h"
 #include "common/strings.h"
-#include <boost/asio/co_spawn.hpp>
-
 #include "proxy/auth/access_policy.h"
 #include "proxy/auth/delegated_credential.h"
 #include "proxy/auth/negotiate_header.h"
@@ -41,17 +39,28 @@ bool isTimeout(const boost::system::error_code& ec) { return ec == beast::error:
 
 const char* bodyText(http::status status) {
   switch (status) {
-    case http::status::bad_request: return "400 Bad Request\n";
-    case http::status::unauthorized: return "401 Unauthorized: Kerberos (Negotiate) sign-in required\n";
-    case http::status::forbidden: return "403 Forbidden\n";
-    case http::status::not_found: return "404 Not Found\n";
-    case http::status::payload_too_large: return "413 Request body too large\n";
-    case http::status::expectation_failed: return "417 Expectation Failed\n";
-    case http::status::request_header_fields_too_large: return "431 Request header too large\n";
-    case http::status::bad_gateway: return "502 Bad Gateway: upstream unavailable\n";
-    case http::status::gateway_timeout: return "504 Gateway Timeout: upstream did not answer\n";
-    case http::status::service_unavailable: return "503 Service Unavailable\n";
-    default: return "error\n";
+    case http::status::bad_request:
+      return "400 Bad Request\n";
+    case http::status::unauthorized:
+      return "401 Unauthorized: Kerberos (Negotiate) sign-in required\n";
+    case http::status::forbidden:
+      return "403 Forbidden\n";
+    case http::status::not_found:
+      return "404 Not Found\n";
+    case http::status::payload_too_large:
+      return "413 Request body too large\n";
+    case http::status::expectation_failed:
+      return "417 Expectation Failed\n";
+    case http::status::request_header_fields_too_large:
+      return "431 Request header too large\n";
+    case http::status::bad_gateway:
+      return "502 Bad Gateway: upstream unavailable\n";
+    case http::status::gateway_timeout:
+      return "504 Gateway Timeout: upstream did not answer\n";
+    case http::status::service_unavailable:
+      return "503 Service Unavailable\n";
+    default:
+      return "error\n";
   }
 }
 
@@ -102,8 +111,8 @@ net::awaitable<void> HttpSession::run() {
     if (buffer_.size() == 0 && !first) {
       // Keep-alive: wait for the next request's first bytes with the idle timeout.
       stream_.expires_after(server_.runtime(worker_)->config->timeouts.idle);
-      auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(4096),
-                                                       as_tuple(use_awaitable));
+      auto [ec, n] =
+          co_await stream_.async_read_some(buffer_.prepare(4096), as_tuple(use_awaitable));
       if (ec) break;
       buffer_.commit(n);
     }
@@ -142,8 +151,7 @@ net::awaitable<std::tuple<boost::system::error_code, size_t>> HttpSession::readH
       co_return std::tuple{boost::system::error_code(net::error::not_found), size_t{0}};
     }
     const size_t room = std::min<size_t>(buffer_.max_size() - buffer_.size(), 16 * 1024);
-    auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(room),
-                                                     as_tuple(use_awaitable));
+    auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(room), as_tuple(use_awaitable));
     if (ec) co_return std::tuple{ec, size_t{0}};
     buffer_.commit(n);
   }
@@ -184,8 +192,8 @@ net::awaitable<bool> HttpSession::handleRequest(const Runtime& rt, size_t header
   parser.header_limit(static_cast<uint32_t>(cfg.limits.header_bytes));
   parser.body_limit(cfg.limits.body_bytes);
   {
-    auto [ec, n] = co_await http::async_read_header(stream_, buffer_, parser,
-                                                    as_tuple(use_awaitable));
+    auto [ec, n] =
+        co_await http::async_read_header(stream_, buffer_, parser, as_tuple(use_awaitable));
     if (ec) {
       if (ec == http::error::header_limit) {
         co_return co_await reject(rt, ex, http::status::request_header_fields_too_large,
@@ -301,7 +309,7 @@ net::awaitable<bool> HttpSession::handleRequest(const Runtime& rt, size_t header
       co_return co_await reject(rt, ex, http::status::forbidden, "not_allowed");
     }
     log()->info("{}: authenticated {} as {}", client_ip_, printable(ar.principal),
-                 printable(ar.local_name));
+                printable(ar.local_name));
     ex.principal = std::move(ar.principal);
     ex.local_name = std::move(ar.local_name);
     ex.mutual_token = std::move(ar.output_token);
@@ -318,8 +326,8 @@ net::awaitable<bool> HttpSession::handleRequest(const Runtime& rt, size_t header
     if (ex.version == 11 && ex.has_body) {
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       stream_.expires_after(cfg.timeouts.body);
-      auto [ec, n] = co_await net::async_write(stream_, net::buffer(kContinue),
-                                               as_tuple(use_awaitable));
+      auto [ec, n] =
+          co_await net::async_write(stream_, net::buffer(kContinue), as_tuple(use_awaitable));
       if (ec) co_return false;
     }
   }
@@ -346,9 +354,10 @@ net::awaitable<std::string> HttpSession::depositDelegated(const Runtime& rt, Gss
       use_awaitable);
   if (!receipt.ok()) {
     server_.metrics().countDeposit(false);
-    log()->warn("{}: {} signed in, but the broker did not take the delegated credential; "
-                "forwarding without a handle: {}",
-                client_ip_, printable(principal), printable(messageOf(receipt.status())));
+    log()->warn(
+        "{}: {} signed in, but the broker did not take the delegated credential; "
+        "forwarding without a handle: {}",
+        client_ip_, printable(principal), printable(messageOf(receipt.status())));
     co_return std::string();
   }
   server_.metrics().countDeposit(true);
@@ -403,11 +412,9 @@ net::awaitable<bool> HttpSession::forward(const Runtime& rt, Exchange& ex) {
                                             cfg.timeouts.upstream_connect, ec);
       if (!conn) {
         log()->warn("upstream {}: connect failed: {}", cfg.upstream.original, ec.message());
-        co_return co_await reject(rt, ex,
-                                  isTimeout(ec) ? http::status::gateway_timeout
-                                                : http::status::bad_gateway,
-                                  isTimeout(ec) ? "upstream_connect_timeout"
-                                                : "upstream_connect_failed");
+        co_return co_await reject(
+            rt, ex, isTimeout(ec) ? http::status::gateway_timeout : http::status::bad_gateway,
+            isTimeout(ec) ? "upstream_connect_timeout" : "upstream_connect_failed");
       }
     }
     server_.metrics().countUpstreamConnect(reused);
@@ -439,8 +446,7 @@ net::awaitable<bool> HttpSession::forward(const Runtime& rt, Exchange& ex) {
           if (rec) {
             log()->info("{}: request body read failed: {}", client_ip_, rec.message());
             if (rec == http::error::body_limit) {
-              co_return co_await reject(rt, ex, http::status::payload_too_large,
-                                        "body_too_large");
+              co_return co_await reject(rt, ex, http::status::payload_too_large, "body_too_large");
             }
             co_return false;  // client went away or sent a broken body
           }
@@ -482,10 +488,9 @@ net::awaitable<bool> HttpSession::forward(const Runtime& rt, Exchange& ex) {
     if (ec) {
       if (canRetry && !isTimeout(ec) && ubuf.size() == 0) continue;
       log()->warn("upstream {}: no response: {}", cfg.upstream.original, ec.message());
-      co_return co_await reject(rt, ex,
-                                isTimeout(ec) ? http::status::gateway_timeout
-                                              : http::status::bad_gateway,
-                                isTimeout(ec) ? "upstream_timeout" : "upstream_failed");
+      co_return co_await reject(
+          rt, ex, isTimeout(ec) ? http::status::gateway_timeout : http::status::bad_gateway,
+          isTimeout(ec) ? "upstream_timeout" : "upstream_failed");
     }
     break;
   }
@@ -536,8 +541,7 @@ net::awaitable<bool> HttpSession::forward(const Runtime& rt, Exchange& ex) {
         ures.body().data = buf;
         ures.body().size = kRelayBufferBytes;
         conn->expires_after(cfg.timeouts.body);
-        auto [rec, n] =
-            co_await http::async_read_some(*conn, ubuf, *rp, as_tuple(use_awaitable));
+        auto [rec, n] = co_await http::async_read_some(*conn, ubuf, *rp, as_tuple(use_awaitable));
         if (rec == http::error::need_buffer) rec = {};
         if (rec == http::error::end_of_stream && rp->is_done()) rec = {};
         if (rec) {
@@ -556,8 +560,7 @@ net::awaitable<bool> HttpSession::forward(const Runtime& rt, Exchange& ex) {
       }
       if (down.body().size == 0 && down.body().more) continue;
       stream_.expires_after(cfg.timeouts.body);
-      std::tie(ec, std::ignore) =
-          co_await http::async_write(stream_, dsr, as_tuple(use_awaitable));
+      std::tie(ec, std::ignore) = co_await http::async_write(stream_, dsr, as_tuple(use_awaitable));
       if (ec == http::error::need_buffer) ec = {};
       if (!ec && (!down.body().more || dsr.is_done())) break;
     }
@@ -565,8 +568,8 @@ net::awaitable<bool> HttpSession::forward(const Runtime& rt, Exchange& ex) {
   if (rp->is_done() && ures.keep_alive() && ubuf.size() == 0 && !rp->need_eof()) {
     worker_.pool.put(key, std::move(conn));
   }
-  log()->debug("{} {} {} -> {}", client_ip_, printable(req.method_string()),
-               printable(ex.target), code);
+  log()->debug("{} {} {} -> {}", client_ip_, printable(req.method_string()), printable(ex.target),
+               code);
   co_return keep && !ec;
 }
 

@@ -22,9 +22,7 @@ class Metrics {
   void countAuth(std::string_view reason);
   void connectionOpened() { connections_active_.fetch_add(1, std::memory_order_relaxed); }
   void connectionClosed() { connections_active_.fetch_sub(1, std::memory_order_relaxed); }
-  int64_t activeConnections() const {
-    return connections_active_.load(std::memory_order_relaxed);
-  }
+  int64_t activeConnections() const { return connections_active_.load(std::memory_order_relaxed); }
   void countConnectionRefused() { connections_refused_.fetch_add(1, std::memory_order_relaxed); }
   void countUpstreamConnect(bool reused) {
     (reused ? upstream_reused_ : upstream_new_).fetch_add(1, std::memory_order_relaxed);
@@ -38,10 +36,10 @@ class Metrics {
 
  private:
   static constexpr std::array<std::string_view, 14> kAuthReasons = {
-      "ok",           "no_header",   "other_scheme",          "malformed_token",
-      "ntlm",         "other_mech",  "mechanism_not_allowed", "replay",
-      "bad_token",    "no_local_name", "unsafe_principal",    "not_allowed",
-      "continue",     "other"};
+      "ok",        "no_header",     "other_scheme",          "malformed_token",
+      "ntlm",      "other_mech",    "mechanism_not_allowed", "replay",
+      "bad_token", "no_local_name", "unsafe_principal",      "not_allowed",
+      "continue",  "other"};
   std::array<std::atomic<uint64_t>, 600> responses_{};
   std::array<std::atomic<uint64_t>, kAuthReasons.size()> auth_{};
   std::atomic<int64_t> connections_active_{0};

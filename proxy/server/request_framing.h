@@ -9,7 +9,6 @@
 #pragma once
 
 #include <boost/beast/http/fields.hpp>
-
 #include <string_view>
 
 namespace gssgate::proxy {

@@ -11,17 +11,15 @@ int hexValue(char c) {
 }
 
 bool unreserved(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '-' || c == '.' || c == '_' || c == '~';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_' || c == '~';
 }
 
 bool control(unsigned char c) { return c < 0x20 || c == 0x7f; }
 
 }  // namespace
 
-std::string_view pathOf(std::string_view target) {
-  return target.substr(0, target.find('?'));
-}
+std::string_view pathOf(std::string_view target) { return target.substr(0, target.find('?')); }
 
 std::string routePathOf(std::string_view target) {
   std::string_view path = pathOf(target);

@@ -17,8 +17,7 @@ absl::StatusOr<std::shared_ptr<const Runtime>> buildRuntime(const std::string& c
   rt->config = *cfg;
   auto auth = NegotiateAuthenticator::create(**cfg);
   if (!auth.ok()) {
-    return absl::Status(auth.status().code(),
-                        strCat(config_file, ": ", messageOf(auth.status())));
+    return absl::Status(auth.status().code(), strCat(config_file, ": ", messageOf(auth.status())));
   }
   rt->authenticator = *auth;
 
@@ -33,9 +32,9 @@ absl::StatusOr<std::shared_ptr<const Runtime>> buildRuntime(const std::string& c
     auto results = resolver.resolve(up.tcp.host, std::to_string(up.tcp.port),
                                     net::ip::tcp::resolver::numeric_service, ec);
     if (ec || results.empty()) {
-      return absl::FailedPreconditionError(
-          strCat(config_file, ": key 'upstream': cannot resolve '", up.tcp.host,
-                 "': ", ec ? ec.message() : "no addresses"));
+      return absl::FailedPreconditionError(strCat(config_file, ": key 'upstream': cannot resolve '",
+                                                  up.tcp.host,
+                                                  "': ", ec ? ec.message() : "no addresses"));
     }
     for (const auto& r : results) rt->upstream_endpoints.emplace_back(r.endpoint());
   }

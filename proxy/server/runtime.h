@@ -9,7 +9,6 @@
 #pragma once
 
 #include <boost/asio/generic/stream_protocol.hpp>
-
 #include <memory>
 #include <string>
 #include <vector>

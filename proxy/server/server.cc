@@ -46,8 +46,8 @@ tcp::acceptor bindAcceptor(net::io_context& ctx, const HostPort& hp, const char*
   if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
   if (!ec) acceptor.bind(ep, ec);
   if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
-  if (ec) throw std::runtime_error(strCat("cannot listen on ", what, " ", hp.text(), ": ",
-                                          ec.message()));
+  if (ec)
+    throw std::runtime_error(strCat("cannot listen on ", what, " ", hp.text(), ": ", ec.message()));
   return acceptor;
 }
 
@@ -227,8 +227,9 @@ void Server::reload() {
   if (a.listen.text() != b.listen.text() || a.threads != b.threads ||
       a.admin_listen.has_value() != b.admin_listen.has_value() ||
       (a.admin_listen && a.admin_listen->text() != b.admin_listen->text())) {
-    log()->warn("reload: changes to listen, admin_listen or threads take effect only after a "
-                "restart");
+    log()->warn(
+        "reload: changes to listen, admin_listen or threads take effect only after a "
+        "restart");
   }
   (void)setupLogging(b.log);
   {
@@ -267,8 +268,7 @@ net::awaitable<void> Server::drain() {
     }
   }
   if (metrics_.activeConnections() > 0) {
-    log()->warn("drain timeout: closing {} connection(s) still open",
-                metrics_.activeConnections());
+    log()->warn("drain timeout: closing {} connection(s) still open", metrics_.activeConnections());
   }
   control_.stop();
 }

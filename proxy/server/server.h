@@ -9,12 +9,11 @@
 // Thread-safety: run() is called once from main. runtime() is safe from worker threads.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/thread_pool.hpp>
-
-#include <atomic>
 #include <list>
 #include <memory>
 #include <mutex>

@@ -35,10 +35,16 @@ std::string canonical(std::string_view name) {
   return out;
 }
 
-constexpr std::array<std::string_view, 10> kHopByHop = {
-    "connection", "keep-alive", "proxy-connection", "te",           "trailer",
-    "transfer-encoding", "upgrade", "proxy-authorization", "proxy-authenticate",
-    "content-length"};
+constexpr std::array<std::string_view, 10> kHopByHop = {"connection",
+                                                        "keep-alive",
+                                                        "proxy-connection",
+                                                        "te",
+                                                        "trailer",
+                                                        "transfer-encoding",
+                                                        "upgrade",
+                                                        "proxy-authorization",
+                                                        "proxy-authenticate",
+                                                        "content-length"};
 
 bool isHopByHop(const std::string& canon) {
   for (auto h : kHopByHop) {

@@ -10,7 +10,6 @@
 #pragma once
 
 #include <boost/beast/http/fields.hpp>
-
 #include <string_view>
 
 #include "proxy/config.h"
@@ -29,7 +28,6 @@ void copyRequestHeaders(const boost::beast::http::fields& from, boost::beast::ht
                         const HeaderNames& names, bool drop_authorization);
 
 // Copies end-to-end response headers (drops hop-by-hop and framing headers).
-void copyResponseHeaders(const boost::beast::http::fields& from,
-                         boost::beast::http::fields& to);
+void copyResponseHeaders(const boost::beast::http::fields& from, boost::beast::http::fields& to);
 
 }  // namespace gssgate::proxy

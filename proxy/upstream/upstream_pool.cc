@@ -58,8 +58,7 @@ net::awaitable<std::unique_ptr<UpstreamStream>> UpstreamPool::connect(
     if (!err) {
       if (ep.protocol().family() == AF_INET || ep.protocol().family() == AF_INET6) {
         int one = 1;
-        ::setsockopt(stream->socket().native_handle(), IPPROTO_TCP, TCP_NODELAY, &one,
-                     sizeof(one));
+        ::setsockopt(stream->socket().native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
       }
       ec = {};
       co_return stream;

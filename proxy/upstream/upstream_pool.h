@@ -13,7 +13,6 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/beast/core/basic_stream.hpp>
-
 #include <chrono>
 #include <deque>
 #include <memory>

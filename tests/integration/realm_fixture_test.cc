@@ -1,6 +1,8 @@
 // The test realm works end to end with plain GSS-API: a user's TGT (kinit with the realm's
 // environment) gets a service ticket for HTTP@localhost, and an acceptor holding only the
 // keytab accepts it and names the user.
+#include "tests/realm/realm_fixture.h"
+
 #include <gssapi/gssapi.h>
 #include <gssapi/gssapi_ext.h>
 #include <gssapi/gssapi_krb5.h>
@@ -11,7 +13,6 @@
 
 #include "common/gss_error.h"
 #include "common/gss_handles.h"
-#include "tests/realm/realm_fixture.h"
 
 namespace gssgate {
 namespace {
@@ -53,11 +54,9 @@ GssCred acquire(gss_cred_usage_t usage, const char* key, const std::string& valu
   gss_key_value_set_desc store{1, &element};
   GssCred cred;
   OM_uint32 minor = 0;
-  OM_uint32 major = gss_acquire_cred_from(&minor, GSS_C_NO_NAME, GSS_C_INDEFINITE,
-                                          GSS_C_NO_OID_SET, usage, &store, cred.out(), nullptr,
-                                          nullptr);
-  EXPECT_FALSE(GSS_ERROR(major)) << key << "=" << value << ": "
-                                 << gssErrorMessage(major, minor);
+  OM_uint32 major = gss_acquire_cred_from(&minor, GSS_C_NO_NAME, GSS_C_INDEFINITE, GSS_C_NO_OID_SET,
+                                          usage, &store, cred.out(), nullptr, nullptr);
+  EXPECT_FALSE(GSS_ERROR(major)) << key << "=" << value << ": " << gssErrorMessage(major, minor);
   return cred;
 }
 
@@ -100,10 +99,10 @@ TEST_F(RealmFixtureTest, UserTicketIsAcceptedWithKeytab) {
   OM_uint32 minor = 0;
   GssContext initCtx;
   GssBuffer token;
-  OM_uint32 major = gss_init_sec_context(
-      &minor, initiator.get(), initCtx.out(), target.get(), const_cast<gss_OID>(gss_mech_krb5),
-      GSS_C_MUTUAL_FLAG, GSS_C_INDEFINITE, GSS_C_NO_CHANNEL_BINDINGS, GSS_C_NO_BUFFER, nullptr,
-      token.out(), nullptr, nullptr);
+  OM_uint32 major = gss_init_sec_context(&minor, initiator.get(), initCtx.out(), target.get(),
+                                         const_cast<gss_OID>(gss_mech_krb5), GSS_C_MUTUAL_FLAG,
+                                         GSS_C_INDEFINITE, GSS_C_NO_CHANNEL_BINDINGS,
+                                         GSS_C_NO_BUFFER, nullptr, token.out(), nullptr, nullptr);
   ASSERT_FALSE(GSS_ERROR(major)) << gssErrorMessage(major, minor);
   ASSERT_FALSE(token.empty());
 
@@ -128,18 +127,18 @@ TEST_F(RealmFixtureTest, UserTicketIsAcceptedWithKeytab) {
   gss_buffer_desc back{reply.size(), const_cast<char*>(reply.view().data())};
   GssBuffer none;
   gss_ctx_id_t raw = initCtx.release();
-  major = gss_init_sec_context(&minor, initiator.get(), &raw, target.get(),
-                               const_cast<gss_OID>(gss_mech_krb5), GSS_C_MUTUAL_FLAG,
-                               GSS_C_INDEFINITE, GSS_C_NO_CHANNEL_BINDINGS, &back, nullptr,
-                               none.out(), nullptr, nullptr);
+  major =
+      gss_init_sec_context(&minor, initiator.get(), &raw, target.get(),
+                           const_cast<gss_OID>(gss_mech_krb5), GSS_C_MUTUAL_FLAG, GSS_C_INDEFINITE,
+                           GSS_C_NO_CHANNEL_BINDINGS, &back, nullptr, none.out(), nullptr, nullptr);
   initCtx = GssContext(raw);
   EXPECT_EQ(major, static_cast<OM_uint32>(GSS_S_COMPLETE)) << gssErrorMessage(major, minor);
 
   // The same token a second time is a replay.
   GssContext replayCtx;
   major = gss_accept_sec_context(&minor, replayCtx.out(), acceptor.get(), &in,
-                                 GSS_C_NO_CHANNEL_BINDINGS, nullptr, nullptr, reply.out(),
-                                 nullptr, nullptr, nullptr);
+                                 GSS_C_NO_CHANNEL_BINDINGS, nullptr, nullptr, reply.out(), nullptr,
+                                 nullptr, nullptr);
   EXPECT_TRUE(GSS_ERROR(major)) << "replayed token was accepted";
 }
 
@@ -151,10 +150,10 @@ TEST_F(RealmFixtureTest, TicketForUnknownServiceFails) {
   OM_uint32 minor = 0;
   GssContext ctx;
   GssBuffer token;
-  OM_uint32 major = gss_init_sec_context(
-      &minor, initiator.get(), ctx.out(), target.get(), const_cast<gss_OID>(gss_mech_krb5),
-      GSS_C_MUTUAL_FLAG, GSS_C_INDEFINITE, GSS_C_NO_CHANNEL_BINDINGS, GSS_C_NO_BUFFER, nullptr,
-      token.out(), nullptr, nullptr);
+  OM_uint32 major = gss_init_sec_context(&minor, initiator.get(), ctx.out(), target.get(),
+                                         const_cast<gss_OID>(gss_mech_krb5), GSS_C_MUTUAL_FLAG,
+                                         GSS_C_INDEFINITE, GSS_C_NO_CHANNEL_BINDINGS,
+                                         GSS_C_NO_BUFFER, nullptr, token.out(), nullptr, nullptr);
   EXPECT_TRUE(GSS_ERROR(major));
 }
 

@@ -222,8 +222,7 @@ void TestRealm::exportEnv() const {
 std::string TestRealm::kinit(const std::string& user, const std::string& ccache,
                              const std::string& password) {
   std::string path = ccache.empty() ? dir_ + "/" + user + ".ccache" : ccache;
-  std::vector<std::string> argv = {GSSGATE_PYTHON, GSSGATE_REALM_SCRIPT, "kinit", dir_, user,
-                                   path};
+  std::vector<std::string> argv = {GSSGATE_PYTHON, GSSGATE_REALM_SCRIPT, "kinit", dir_, user, path};
   if (!password.empty()) {
     argv.push_back("--password");
     argv.push_back(password);
