@@ -17,6 +17,7 @@
 #include "broker/service/grpc_services.h"
 #include "broker/service/peer_registry.h"
 #include "broker/service/unix_listener.h"
+#include "common/krb5_thread_context.h"
 #include "common/logging.h"
 #include "common/strings.h"
 
@@ -106,6 +107,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   auto log = gssgate::logger("broker");
+  (void)gssgate::threadKrb5Context();  // keeps krb5.conf parsed for the process (see proxy)
 
   // Signals are taken synchronously by this thread (sigwait); block them everywhere first.
   sigset_t signals;

@@ -10,6 +10,7 @@
 #include "common/base64.h"
 #include "common/gss_error.h"
 #include "common/krb5_handles.h"
+#include "common/krb5_thread_context.h"
 #include "common/strings.h"
 
 namespace gssgate::proxy {
@@ -87,6 +88,23 @@ absl::Status checkKeytab(const std::string& path, const std::string& acceptor) {
         strCat("keytab '", path, "' holds no key for acceptor '", acceptor, "'"));
   }
   return absl::OkStatus();
+}
+
+// The principal's local name by the krb5 auth_to_local rules (krb5.conf), as gss_localname.
+absl::StatusOr<std::string> localNameOf(const std::string& principal) {
+  krb5_context ctx = threadKrb5Context();
+  if (ctx == nullptr) return absl::InternalError("krb5 context unavailable");
+  Krb5Principal p(ctx);
+  if (krb5_error_code code = krb5_parse_name(ctx, principal.c_str(), p.out()); code != 0) {
+    return absl::InvalidArgumentError(krb5ErrorMessage(ctx, code));
+  }
+  char buf[1024];
+  if (krb5_error_code code = krb5_aname_to_localname(ctx, p.get(), sizeof(buf) - 1, buf);
+      code != 0) {
+    return absl::NotFoundError(strCat("no local name: ", krb5ErrorMessage(ctx, code)));
+  }
+  buf[sizeof(buf) - 1] = '\0';
+  return std::string(buf);
 }
 
 }  // namespace
@@ -242,15 +260,16 @@ AuthResult NegotiateAuthenticator::accept(std::string_view token, GssContext& pe
     r.detail = "principal name contains control bytes";
     return r;
   }
-  GssBuffer local;
-  major = gss_localname(&minor, source.get(), mech, local.out());
-  if (GSS_ERROR(major) || local.empty() || hasControlBytes(local.view())) {
+  // krb5_aname_to_localname on this thread's long-lived context is what gss_localname does
+  // for Kerberos, without the ~14 throw-away krb5 contexts per call (measured with bench/).
+  auto localName = localNameOf(r.principal);
+  if (!localName.ok() || localName->empty() || hasControlBytes(*localName)) {
     r.outcome = AuthOutcome::kForbidden;
     r.reason = "no_local_name";
-    r.detail = GSS_ERROR(major) ? gssErrorMessage(major, minor) : "empty or unsafe local name";
+    r.detail = localName.ok() ? "empty or unsafe local name" : messageOf(localName.status());
     return r;
   }
-  r.local_name = local.str();
+  r.local_name = std::move(*localName);
   if ((flags & GSS_C_DELEG_FLAG) != 0) r.delegated = std::move(delegated);
   r.outcome = AuthOutcome::kOk;
   r.reason = "ok";

@@ -430,8 +430,7 @@ net::awaitable<bool> HttpSession::forward(const Runtime& rt, Exchange& ex) {
       up.body().more = false;
       std::tie(ec, std::ignore) = co_await http::async_write(*conn, sr, as_tuple(use_awaitable));
     } else {
-      std::tie(ec, std::ignore) =
-          co_await http::async_write_header(*conn, sr, as_tuple(use_awaitable));
+      // The header goes out with the first piece of the body: one write, not two.
       bodySent = true;
       // Relay as in Beast's relay() example: write what each read produced; never hand the
       // chunked serializer an empty piece with more=true (it would end the body early).
@@ -534,8 +533,7 @@ net::awaitable<bool> HttpSession::forward(const Runtime& rt, Exchange& ex) {
     down.body().more = false;
     std::tie(ec, std::ignore) = co_await http::async_write(stream_, dsr, as_tuple(use_awaitable));
   } else {
-    std::tie(ec, std::ignore) =
-        co_await http::async_write_header(stream_, dsr, as_tuple(use_awaitable));
+    // The header goes out with the first piece of the body (often all of it): one write.
     while (!ec) {
       if (!rp->is_done()) {
         ures.body().data = buf;
