@@ -24,17 +24,17 @@ import argparse
 import atexit
 import json
 import math
+import grp
 import os
 import pwd
-import grp
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -734,7 +734,9 @@ def main() -> int:
         time.sleep(4)
         busy = cpu_busy_fraction()
     log(f"CPU already busy before starting: {busy * 100:.0f}% of {os.cpu_count()} CPUs"
-        + ("  -- other processes will skew every figure" if busy > args.idle_threshold else ""))
+        + ("  -- other processes will skew every figure"
+           + ("" if PROCS.nice else "; as root, --nice -10 shields the run from them")
+           if busy > args.idle_threshold else ""))
     workdir = Path(tempfile.mkdtemp(prefix="gssgate-bench-"))
     if args.keep:
         log(f"work dir {workdir} (kept)")

@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 
+#include <charconv>
 #include <chrono>
 #include <fstream>
 #include <sstream>
@@ -55,7 +56,17 @@ absl::StatusOr<HandleKey> loadHandleKey(const std::string& file) {
   } else if (text.size() == 2 * Aead::kKeyBytes) {
     std::string bytes;
     for (size_t i = 0; i < text.size(); i += 2) {
-      bytes += static_cast<char>(std::stoi(text.substr(i, 2), nullptr, 16));
+      // from_chars, not stoi: stoi throws on non-hex and accepts "0x", signs and spaces.
+      uint8_t byte = 0;
+      const char* end = text.data() + i + 2;
+      auto [p, ec] = std::from_chars(text.data() + i, end, byte, 16);
+      if (ec != std::errc() || p != end) {
+        secureWipe(bytes);
+        secureWipe(text);
+        return absl::InvalidArgumentError(
+            strCat("handle_key_file ", file, ": expected 32 raw bytes or 64 hex characters"));
+      }
+      bytes += static_cast<char>(byte);
     }
     key = SecretString(std::move(bytes));
   } else {
@@ -139,6 +150,21 @@ absl::StatusOr<RedeemOutput> BrokerCore::redeem(const PeerCred& peer, const std:
                   printable(service), why);
     return st;
   };
+  // Service and policy are checked before the handle, so a caller that policy grants
+  // nothing learns nothing about whether a handle it holds is genuine.
+  auto normalized = normalizeService(service);
+  if (!normalized.ok()) {
+    counters_.redeems_failed.fetch_add(1, std::memory_order_relaxed);
+    return refuse("bad_service", normalized.status());
+  }
+  PolicyDecision decision = decide(cfg->policy, peer.uid, *normalized);
+  if (!decision.allowed) {
+    counters_.redeems_denied.fetch_add(1, std::memory_order_relaxed);
+    audit()->warn("redeem denied: uid={} pid={} service={} reason=policy", peer.uid, peer.pid,
+                  printable(*normalized));
+    return absl::PermissionDeniedError(strCat("service ", *normalized, " is not granted to uid ",
+                                              peer.uid, " by the broker's policy"));
+  }
   auto claims = codec_.open(handle, now);
   if (!claims) {
     counters_.redeems_not_found.fetch_add(1, std::memory_order_relaxed);
@@ -149,19 +175,6 @@ absl::StatusOr<RedeemOutput> BrokerCore::redeem(const PeerCred& peer, const std:
   if (!cred || cred->principal != claims->principal || cred->expires_at <= now) {
     counters_.redeems_not_found.fetch_add(1, std::memory_order_relaxed);
     return refuse("credential_gone", handleNotFound());
-  }
-  auto normalized = normalizeService(service);
-  if (!normalized.ok()) {
-    counters_.redeems_failed.fetch_add(1, std::memory_order_relaxed);
-    return refuse("bad_service", normalized.status());
-  }
-  PolicyDecision decision = decide(cfg->policy, peer.uid, *normalized);
-  if (!decision.allowed) {
-    counters_.redeems_denied.fetch_add(1, std::memory_order_relaxed);
-    audit()->warn("redeem denied: uid={} pid={} principal={} service={} reason=policy", peer.uid,
-                  peer.pid, printable(cred->principal), printable(*normalized));
-    return absl::PermissionDeniedError(strCat("service ", *normalized, " is not granted to uid ",
-                                              peer.uid, " by the broker's policy"));
   }
   Redeemer redeemer(cfg->service_ticket_min_remaining);
   auto out = redeemer.redeem(*cred, *normalized, decision.allow_tgt, now);

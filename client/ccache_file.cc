@@ -62,7 +62,8 @@ absl::Status writeCcacheFile(std::string_view bytes, const std::string& path) {
 
 absl::StatusOr<std::string> privateTempCcachePath() {
   std::string base = "/tmp";
-  const char* runtime_dir = std::getenv("XDG_RUNTIME_DIR");
+  // getenv races only with setenv, which a program must not call while other threads run.
+  const char* runtime_dir = std::getenv("XDG_RUNTIME_DIR");  // NOLINT(concurrency-mt-unsafe)
   if (runtime_dir != nullptr && runtime_dir[0] == '/' && isOwnDirectory(runtime_dir)) {
     base = runtime_dir;
   }

@@ -38,7 +38,9 @@ void quietGrpcLog(gpr_log_func_args* /*args*/) {}
 int main(int argc, char** argv) {
   gpr_set_log_function(quietGrpcLog);
   std::vector<std::string> args(argv + 1, argv + argc);
-  auto options = gssgate::client::parseCtlArgs(args, std::getenv("GSSGATE_HANDLE"));
+  // Single-threaded still: gRPC starts its threads with the first channel, later.
+  const char* env_handle = std::getenv("GSSGATE_HANDLE");  // NOLINT(concurrency-mt-unsafe)
+  auto options = gssgate::client::parseCtlArgs(args, env_handle);
   for (std::string& arg : args) gssgate::secureWipe(arg);
   scrubHandleFromArgv(argc, argv);
   if (!options.ok()) {

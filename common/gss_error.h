@@ -13,7 +13,9 @@
 namespace gssgate {
 
 // `mech` selects the mechanism whose table explains the minor code; GSS_C_NO_OID lets the
-// library pick (correct for krb5 minors, which are what SPNEGO surfaces).
+// library pick (correct for krb5 minors, which are what SPNEGO surfaces). A minor code that the
+// GSS library did not return in this process (a raw krb5 code, or one relayed by the broker) is
+// explained through krb5's error tables instead; an unknown one shows as "minor status N".
 std::string gssErrorMessage(OM_uint32 major, OM_uint32 minor, gss_OID mech = GSS_C_NO_OID);
 
 }  // namespace gssgate

@@ -29,6 +29,18 @@ absl::StatusOr<ParsedTgt> parseDeposit(krb5_context ctx, std::string_view claime
     return absl::InvalidArgumentError(
         strCat("deposit is not a marshaled Kerberos credential: ", krb5ErrorMessage(ctx, code)));
   }
+  // krb5_unmarshal_credentials() stops after the first credential and ignores what follows;
+  // a deposit is exactly one, so its re-marshaled form must be the whole input.
+  krb5_data* again = nullptr;
+  if (krb5_marshal_credentials(ctx, owner.creds, &again) != 0) {
+    return absl::InvalidArgumentError("deposit is not a marshaled Kerberos credential");
+  }
+  const bool exact = again->length == bytes.size();
+  secureWipe(again->data, again->length);
+  krb5_free_data(ctx, again);
+  if (!exact) {
+    return absl::InvalidArgumentError("deposit holds bytes after the one credential it may hold");
+  }
   const krb5_creds& c = *owner.creds;
   if (c.client == nullptr || c.server == nullptr) {
     return absl::InvalidArgumentError("deposit lacks client or server principal");

@@ -54,8 +54,9 @@ absl::StatusOr<std::string> normalizeService(std::string_view service) {
   }
   const auto slash = s.find('/');
   const auto at = s.find('@');
-  if (slash == std::string::npos && at != std::string::npos) {
-    s[at] = '/';  // host-based form service@host
+  if (slash == std::string::npos && at != std::string::npos &&
+      s.find('@', at + 1) == std::string::npos) {
+    s[at] = '/';  // host-based form service@host (a second '@' would be a realm)
   } else if (at != std::string::npos) {
     return absl::InvalidArgumentError(
         "give the service without a realm, e.g. postgres/db.example.com");

@@ -4,6 +4,7 @@
 #include <array>
 #include <charconv>
 #include <cmath>
+#include <functional>
 #include <map>
 #include <string_view>
 
@@ -61,114 +62,133 @@ bool validBrokerAddress(std::string_view address) {
   return address.starts_with("unix:") && address.size() > 5;
 }
 
-}  // namespace
-
-absl::StatusOr<CtlOptions> parseCtlArgs(const std::vector<std::string>& args,
-                                        const char* env_handle) {
+// The command line split into its parts, before any meaning is given to them.
+struct RawArgs {
   std::string command;
-  std::map<std::string, std::string, std::less<>> values;
+  std::map<std::string, std::string, std::less<>> values;  // option name (no "--") → value
   bool help = false;
   bool version = false;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string_view arg = args[i];
-    if (arg == "-h" || arg == "--help") {
-      help = true;
-      continue;
-    }
-    if (arg == "--version") {
-      version = true;
-      continue;
-    }
-    if (!arg.starts_with("--")) {
-      if (!command.empty()) return usageError(strCat("unexpected argument '", arg, "'"));
-      command = std::string(arg);
-      continue;
-    }
-    const size_t eq = arg.find('=');
-    const std::string_view name = arg.substr(2, eq == std::string_view::npos ? eq : eq - 2);
-    if (std::find(kKnownOptions.begin(), kKnownOptions.end(), name) == kKnownOptions.end()) {
-      return usageError(strCat("unknown option '--", name, "'"));
-    }
-    std::string value;
-    if (eq != std::string_view::npos) {
-      value = std::string(arg.substr(eq + 1));
-    } else if (i + 1 < args.size()) {
-      value = args[++i];
-    } else {
-      return usageError(strCat("--", name, " needs a value"));
-    }
-    if (!values.emplace(std::string(name), std::move(value)).second) {
-      return usageError(strCat("--", name, " given twice"));
-    }
-  }
 
-  CtlOptions opts;
-  if (help || command == "help") return opts;  // kHelp
-  if (version) {
-    opts.command = CtlCommand::kVersion;
-    return opts;
-  }
-  if (command.empty()) return usageError("no command given");
-  const auto& specs = commandSpecs();
-  const auto spec = std::find_if(specs.begin(), specs.end(),
-                                 [&](const CommandSpec& s) { return s.name == command; });
-  if (spec == specs.end()) return usageError(strCat("unknown command '", command, "'"));
-  opts.command = spec->command;
-  for (const auto& [name, value] : values) {
-    if (!optionAllowed(*spec, name)) {
-      return usageError(strCat("--", name, " is not an option of ", command));
-    }
-  }
-  auto take = [&values](std::string_view name) -> std::string {
+  bool has(std::string_view name) const { return values.contains(name); }
+  // Removes and returns an option's value ("" when absent).
+  std::string take(std::string_view name) {
     auto it = values.find(name);
     if (it == values.end()) return {};
     std::string v = std::move(it->second);
     values.erase(it);
     return v;
-  };
-
-  opts.broker = take("broker");
-  if (opts.broker.empty()) return usageError("--broker unix:PATH is required");
-  if (!validBrokerAddress(opts.broker)) {
-    return usageError(strCat("--broker must be unix:/path/to/socket, not '", opts.broker, "'"));
   }
-  if (values.contains("timeout")) {
-    absl::StatusOr<std::chrono::milliseconds> timeout = parseTimeout(take("timeout"));
-    if (!timeout.ok()) return timeout.status();
-    opts.timeout = *timeout;
-  }
+};
 
-  if (spec->takes_handle) {
-    const bool has_handle = values.contains("handle");
-    const bool has_file = values.contains("handle-file");
-    if (has_handle && has_file) return usageError("give either --handle or --handle-file");
-    if (has_file) {
-      opts.handle_file = take("handle-file");
-      if (opts.handle_file.empty()) return usageError("--handle-file needs a file name");
-    } else if (has_handle) {
-      opts.handle = SecretString(take("handle"));
-      if (opts.handle.empty()) return usageError("--handle is empty");
-    } else if (env_handle != nullptr && env_handle[0] != '\0') {
-      opts.handle = SecretString(std::string(env_handle));
+absl::StatusOr<RawArgs> splitArgs(const std::vector<std::string>& args) {
+  RawArgs raw;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string_view arg = args[i];
+    if (arg == "-h" || arg == "--help") {
+      raw.help = true;
+    } else if (arg == "--version") {
+      raw.version = true;
+    } else if (!arg.starts_with("--")) {
+      if (!raw.command.empty()) return usageError(strCat("unexpected argument '", arg, "'"));
+      raw.command = std::string(arg);
     } else {
-      return usageError("no handle: give --handle-file FILE or --handle H, or set GSSGATE_HANDLE");
+      const size_t eq = arg.find('=');
+      const std::string_view name = arg.substr(2, eq == std::string_view::npos ? eq : eq - 2);
+      if (std::find(kKnownOptions.begin(), kKnownOptions.end(), name) == kKnownOptions.end()) {
+        return usageError(strCat("unknown option '--", name, "'"));
+      }
+      std::string value;
+      if (eq != std::string_view::npos) {
+        value = std::string(arg.substr(eq + 1));
+      } else if (i + 1 < args.size()) {
+        value = args[++i];
+      } else {
+        return usageError(strCat("--", name, " needs a value"));
+      }
+      if (!raw.values.emplace(std::string(name), std::move(value)).second) {
+        return usageError(strCat("--", name, " given twice"));
+      }
     }
   }
+  return raw;
+}
 
+// --handle, --handle-file, else GSSGATE_HANDLE: exactly one source.
+absl::Status takeHandle(RawArgs& raw, const char* env_handle, CtlOptions& opts) {
+  const bool has_handle = raw.has("handle");
+  const bool has_file = raw.has("handle-file");
+  if (has_handle && has_file) return usageError("give either --handle or --handle-file");
+  if (has_file) {
+    opts.handle_file = raw.take("handle-file");
+    if (opts.handle_file.empty()) return usageError("--handle-file needs a file name");
+  } else if (has_handle) {
+    opts.handle = SecretString(raw.take("handle"));
+    if (opts.handle.empty()) return usageError("--handle is empty");
+  } else if (env_handle != nullptr && env_handle[0] != '\0') {
+    opts.handle = SecretString(std::string(env_handle));
+  } else {
+    return usageError("no handle: give --handle-file FILE or --handle H, or set GSSGATE_HANDLE");
+  }
+  return absl::OkStatus();
+}
+
+// The options only some commands have.
+absl::Status takeCommandOptions(RawArgs& raw, CtlOptions& opts) {
   if (opts.command == CtlCommand::kCredential) {
-    opts.service = take("service");
+    opts.service = raw.take("service");
     if (opts.service.empty()) {
       return usageError("--service SERVICE is required, e.g. --service postgres/db.example.com");
     }
-    if (values.contains("out")) {
-      opts.out = take("out");
+    if (raw.has("out")) {
+      opts.out = raw.take("out");
       if (opts.out.empty()) return usageError("--out needs a file name");
     }
   }
   if (opts.command == CtlCommand::kRevokeCredential) {
-    opts.credential_id = take("id");
+    opts.credential_id = raw.take("id");
     if (opts.credential_id.empty()) return usageError("--id CREDENTIAL_ID is required");
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<CtlOptions> parseCtlArgs(const std::vector<std::string>& args,
+                                        const char* env_handle) {
+  absl::StatusOr<RawArgs> raw = splitArgs(args);
+  if (!raw.ok()) return raw.status();
+  CtlOptions opts;
+  if (raw->help || raw->command == "help") return opts;  // kHelp
+  if (raw->version) {
+    opts.command = CtlCommand::kVersion;
+    return opts;
+  }
+  if (raw->command.empty()) return usageError("no command given");
+  const auto& specs = commandSpecs();
+  const auto spec = std::find_if(specs.begin(), specs.end(),
+                                 [&](const CommandSpec& s) { return s.name == raw->command; });
+  if (spec == specs.end()) return usageError(strCat("unknown command '", raw->command, "'"));
+  opts.command = spec->command;
+  for (const auto& entry : raw->values) {
+    if (!optionAllowed(*spec, entry.first)) {
+      return usageError(strCat("--", entry.first, " is not an option of ", raw->command));
+    }
+  }
+
+  opts.broker = raw->take("broker");
+  if (opts.broker.empty()) return usageError("--broker unix:PATH is required");
+  if (!validBrokerAddress(opts.broker)) {
+    return usageError(strCat("--broker must be unix:/path/to/socket, not '", opts.broker, "'"));
+  }
+  if (raw->has("timeout")) {
+    absl::StatusOr<std::chrono::milliseconds> timeout = parseTimeout(raw->take("timeout"));
+    if (!timeout.ok()) return timeout.status();
+    opts.timeout = *timeout;
+  }
+  if (spec->takes_handle) {
+    if (absl::Status st = takeHandle(*raw, env_handle, opts); !st.ok()) return st;
+  }
+  if (absl::Status st = takeCommandOptions(*raw, opts); !st.ok()) return st;
   return opts;
 }
 

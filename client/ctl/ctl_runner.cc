@@ -23,7 +23,7 @@ namespace gssgate::client {
 namespace {
 
 // Handles are ~100 bytes; anything this large is the wrong file.
-constexpr size_t kMaxHandleBytes = 64 * 1024;
+constexpr size_t kMaxHandleBytes = size_t{64} * 1024;
 
 int fail(std::ostream& err, std::string_view message) {
   err << ctlErrorLine(message) << '\n';
@@ -50,11 +50,12 @@ std::string describe(const absl::Status& st, std::string_view not_found) {
 // Removes surrounding ASCII whitespace in place (no copy of the secret is made).
 void trimInPlace(std::string& s) {
   const std::string_view trimmed = trimAscii(s);
-  const size_t begin = static_cast<size_t>(trimmed.data() - s.data());
+  const auto begin = static_cast<size_t>(trimmed.data() - s.data());
   const size_t size = trimmed.size();
-  if (begin > 0)
+  if (begin > 0) {
     std::copy(s.begin() + static_cast<std::ptrdiff_t>(begin),
               s.begin() + static_cast<std::ptrdiff_t>(begin + size), s.begin());
+  }
   secureWipe(s.data() + size, s.size() - size);
   s.resize(size);
 }
@@ -83,7 +84,7 @@ absl::StatusOr<SecretString> readHandleFile(const std::string& path, std::istrea
     }
     buf.resize(got);
   }
-  const std::string_view source = path == "-" ? "standard input" : std::string_view(path);
+  const std::string source = path == "-" ? std::string("standard input") : path;
   if (buf.size() > kMaxHandleBytes) {
     return absl::InvalidArgumentError(strCat("handle in ", source, " is too long"));
   }

@@ -58,10 +58,10 @@ class BrokerClient {
   // INVALID_ARGUMENT. `deadline` applies to each call separately.
   explicit BrokerClient(std::string address, std::chrono::milliseconds deadline = kDefaultDeadline);
   ~BrokerClient();
-  BrokerClient(const BrokerClient&);
-  BrokerClient& operator=(const BrokerClient&);
-  BrokerClient(BrokerClient&&) noexcept;
-  BrokerClient& operator=(BrokerClient&&) noexcept;
+  BrokerClient(const BrokerClient& other);
+  BrokerClient& operator=(const BrokerClient& other);
+  BrokerClient(BrokerClient&& other) noexcept;
+  BrokerClient& operator=(BrokerClient&& other) noexcept;
 
   const std::string& address() const;
   std::chrono::milliseconds deadline() const;

@@ -1,9 +1,9 @@
 #include "broker/credentials/ccache_format.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>  // mkdtemp
 #include <unistd.h>
 
+#include <cstdlib>  // mkdtemp
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -31,8 +31,7 @@ class CcacheFormatTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_NE(ctx(), nullptr);
-    std::string tmpl =
-        (std::filesystem::temp_directory_path() / "gssgate-ccache-XXXXXX").string();
+    std::string tmpl = (std::filesystem::temp_directory_path() / "gssgate-ccache-XXXXXX").string();
     ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
     dir_ = tmpl;
   }
@@ -43,7 +42,7 @@ class CcacheFormatTest : public ::testing::Test {
   static krb5_context ctx() { return threadKrb5Context(); }
 
   std::string writeFile(const std::string& bytes) {
-    const std::string path = (dir_ / "ccache").string();
+    std::string path = (dir_ / "ccache").string();
     std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
     return path;
   }

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <array>
 #include <string>
 
 #include "common/krb5_thread_context.h"
@@ -12,9 +13,9 @@
 namespace gssgate::broker {
 namespace {
 
-using ::testing::HasSubstr;
 using test::CredentialSpec;
 using test::TestCreds;
+using ::testing::HasSubstr;
 
 class DepositParserTest : public ::testing::Test {
  protected:
@@ -47,6 +48,29 @@ TEST_F(DepositParserTest, AcceptsATgtOfTheClaimedPrincipal) {
   ASSERT_TRUE(parsed.ok()) << parsed.status();
   EXPECT_EQ(parsed->principal, "alice@TEST.REALM");
   EXPECT_EQ(parsed->end_time, end);
+  EXPECT_EQ(parsed->marshaled.str(), bytes);
+}
+
+// The exact-length check re-marshals the credential: optional parts (addresses, authdata, a
+// second ticket) must survive that unchanged, or genuine deposits would be refused.
+TEST_F(DepositParserTest, AcceptsATgtWithAddressesAndAuthdata) {
+  TestCreds creds(ctx(), CredentialSpec{});
+  std::string ip("\x0a\x00\x00\x01", 4);
+  std::string ad = "opaque authorization data";
+  krb5_address address{KV5M_ADDRESS, ADDRTYPE_INET, 4,
+                       reinterpret_cast<krb5_octet*>(ip.data())};  // NOLINT: krb5 wants bytes
+  krb5_authdata authdata{KV5M_AUTHDATA, KRB5_AUTHDATA_IF_RELEVANT,
+                         static_cast<unsigned int>(ad.size()),
+                         reinterpret_cast<krb5_octet*>(ad.data())};  // NOLINT: krb5 wants bytes
+  std::array<krb5_address*, 2> addresses{&address, nullptr};
+  std::array<krb5_authdata*, 2> authdatas{&authdata, nullptr};
+  creds.get()->addresses = addresses.data();
+  creds.get()->authdata = authdatas.data();
+  const std::string bytes = creds.marshal();
+  creds.get()->addresses = nullptr;
+  creds.get()->authdata = nullptr;
+  auto parsed = parseDeposit(ctx(), "alice@TEST.REALM", bytes, test::nowSeconds());
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
   EXPECT_EQ(parsed->marshaled.str(), bytes);
 }
 

@@ -41,7 +41,7 @@ inline int64_t nowSeconds() {
 // ---- DER (X.690), just enough for a Kerberos Ticket (RFC 4120 §5.3) ----------------------
 
 inline std::string derLength(size_t n) {
-  if (n < 0x80) return std::string(1, static_cast<char>(n));
+  if (n < 0x80) return {static_cast<char>(n)};
   std::string bytes;
   for (; n != 0; n >>= 8U) bytes.insert(bytes.begin(), static_cast<char>(n & 0xFFU));
   return static_cast<char>(0x80U | bytes.size()) + bytes;
@@ -71,19 +71,20 @@ inline std::string contextTag(unsigned n, std::string_view content) {
 inline std::string derTicket(std::string_view realm, const std::vector<std::string>& sname,
                              int32_t etype = ENCTYPE_AES256_CTS_HMAC_SHA1_96,
                              std::string_view cipher = "opaque ciphertext, never decrypted") {
-  constexpr uint8_t kSequence = 0x30, kGeneralString = 0x1B, kOctetString = 0x04;
+  constexpr uint8_t kSequence = 0x30;
+  constexpr uint8_t kGeneralString = 0x1B;
+  constexpr uint8_t kOctetString = 0x04;
   constexpr uint8_t kApplication1 = 0x61;
   std::string names;
   for (const auto& s : sname) names += tlv(kGeneralString, s);
-  const std::string principal = tlv(
-      kSequence, contextTag(0, derInteger(KRB5_NT_SRV_INST)) + contextTag(1, tlv(kSequence, names)));
+  const std::string principal = tlv(kSequence, contextTag(0, derInteger(KRB5_NT_SRV_INST)) +
+                                                   contextTag(1, tlv(kSequence, names)));
   const std::string encPart =
       tlv(kSequence, contextTag(0, derInteger(static_cast<uint32_t>(etype))) +
                          contextTag(1, derInteger(1)) + contextTag(2, tlv(kOctetString, cipher)));
-  return tlv(kApplication1,
-             tlv(kSequence, contextTag(0, derInteger(5)) +
-                                contextTag(1, tlv(kGeneralString, realm)) +
-                                contextTag(2, principal) + contextTag(3, encPart)));
+  return tlv(kApplication1, tlv(kSequence, contextTag(0, derInteger(5)) +
+                                               contextTag(1, tlv(kGeneralString, realm)) +
+                                               contextTag(2, principal) + contextTag(3, encPart)));
 }
 
 // ---- krb5_creds built by hand --------------------------------------------------------------
@@ -91,7 +92,7 @@ inline std::string derTicket(std::string_view realm, const std::vector<std::stri
 struct CredentialSpec {
   std::string client = "alice@TEST.REALM";
   std::string server = "krbtgt/TEST.REALM@TEST.REALM";
-  int64_t endtime = nowSeconds() + 10 * 3600;
+  int64_t endtime = nowSeconds() + int64_t{10} * 3600;
   std::string ticket = derTicket("TEST.REALM", {"krbtgt", "TEST.REALM"});
   std::string session_key = randomBytes(32);
   bool is_skey = false;
@@ -158,7 +159,7 @@ class TestCreds {
 
 // A marshaled TGT of `client`, as deposited, ending at `endtime`.
 inline std::string marshaledTgt(std::string client = "alice@TEST.REALM",
-                                int64_t endtime = nowSeconds() + 10 * 3600) {
+                                int64_t endtime = nowSeconds() + int64_t{10} * 3600) {
   CredentialSpec spec;
   spec.client = std::move(client);
   spec.endtime = endtime;

@@ -139,6 +139,7 @@ TEST_F(BrokerClientTest, HealthOfAnUnknownServiceIsServiceUnknown) {
 TEST_F(BrokerClientTest, CopiesShareTheChannelAndWorkFromManyThreads) {
   const BrokerClient client(server_.address());
   std::vector<std::thread> threads;
+  threads.reserve(4);
   std::atomic<int> ok{0};
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([copy = client, &ok] {
@@ -196,7 +197,7 @@ TEST_F(UnreachableBrokerTest, AStaleSocketFileIsConnectionRefused) {
   {
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
-    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    std::memcpy(&addr.sun_path[0], path.c_str(), path.size() + 1);
     const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
     ASSERT_GE(fd, 0);
     ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);  // NOLINT

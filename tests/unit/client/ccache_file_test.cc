@@ -24,7 +24,7 @@ std::string readFile(const std::string& path) {
 mode_t modeOf(const std::string& path) {
   struct stat st {};
   if (::lstat(path.c_str(), &st) != 0) return 0;
-  return st.st_mode & 07777;
+  return st.st_mode & 07777U;
 }
 
 class CcacheFileTest : public ::testing::Test {
@@ -105,7 +105,7 @@ TEST(PrivateTempCcachePathTest, IsANewFileInAPrivateDirectory) {
     struct stat st {};
     ASSERT_EQ(::lstat(dir.c_str(), &st), 0) << dir;
     EXPECT_TRUE(S_ISDIR(st.st_mode));
-    EXPECT_EQ(st.st_mode & 07777, 0700U) << dir;
+    EXPECT_EQ(st.st_mode & 07777U, 0700U) << dir;
     EXPECT_EQ(st.st_uid, ::geteuid());
     // And a ccache can be written there.
     EXPECT_TRUE(writeCcacheFile("x", path).ok());

@@ -38,8 +38,8 @@ class CtlRunnerTest : public ::testing::Test {
     for (const std::string& d : cleanup_dirs_) ::rmdir(d.c_str());
   }
 
-  CtlRun run(std::vector<std::string> args, const std::string& stdin_text = "",
-             const char* env_handle = nullptr) {
+  static CtlRun run(const std::vector<std::string>& args, const std::string& stdin_text = "",
+                    const char* env_handle = nullptr) {
     CtlRun r;
     auto opts = parseCtlArgs(args, env_handle);
     if (!opts.ok()) {
@@ -57,7 +57,7 @@ class CtlRunnerTest : public ::testing::Test {
   }
 
   std::string file(const std::string& name) {
-    const std::string path = server_.dir() + "/" + name;
+    std::string path = server_.dir() + "/" + name;
     cleanup_.push_back(path);
     return path;
   }
@@ -78,7 +78,7 @@ TEST_F(CtlRunnerTest, CredentialWritesA0600FileAndPrintsKrb5ccname) {
   EXPECT_EQ(readFile(out), std::string("CCACHE-BYTES\x05\x04"));
   struct stat st {};
   ASSERT_EQ(::stat(out.c_str(), &st), 0);
-  EXPECT_EQ(st.st_mode & 07777, 0600U);
+  EXPECT_EQ(st.st_mode & 07777U, 0600U);
 }
 
 TEST_F(CtlRunnerTest, CredentialDefaultsToAPrivateTempFile) {
@@ -94,7 +94,7 @@ TEST_F(CtlRunnerTest, CredentialDefaultsToAPrivateTempFile) {
   EXPECT_EQ(readFile(path), std::string("CCACHE-BYTES\x05\x04"));
   struct stat st {};
   ASSERT_EQ(::stat(dir.c_str(), &st), 0);
-  EXPECT_EQ(st.st_mode & 07777, 0700U);
+  EXPECT_EQ(st.st_mode & 07777U, 0700U);
 }
 
 TEST_F(CtlRunnerTest, CredentialRefusesAnExistingOutFileBeforeAskingTheBroker) {

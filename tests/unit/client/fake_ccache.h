@@ -182,7 +182,10 @@ inline absl::StatusOr<std::string> brokerStyleCcacheBytes(const std::string& cli
     return st;
   }
   auto put32 = [](std::string& out, uint32_t v) {
-    for (int i = 3; i >= 0; --i) out += static_cast<char>((v >> (8 * i)) & 0xffU);
+    for (unsigned shift = 32; shift != 0;) {
+      shift -= 8;
+      out += static_cast<char>((v >> shift) & 0xffU);
+    }
   };
   std::string out("\x05\x04\x00\x00", 4);
   put32(out, static_cast<uint32_t>(princ.get()->type));

@@ -17,6 +17,11 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
 
+// Under LeakSanitizer, running RawKrb5MinorIsExplained and then MinorFromTheGssLibraryIsExplained
+// in one process reports 32 bytes "leaked" inside libgssapi_krb5 (MIT 1.20): when
+// gss_display_status rejects an unmapped minor it records an entry in the mechglue's
+// process-wide error map, which is never freed. A plain C program doing the same calls shows it
+// too; ctest runs each test in its own process, where it does not occur.
 class GssErrorTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() { testing::useHermeticKrb5(); }
