@@ -128,11 +128,7 @@ absl::StatusOr<std::shared_ptr<const BrokerConfig>> loadBrokerConfig(const std::
       "max_credentials", static_cast<int64_t>(cfg->max_credentials), 1, 100'000'000));
   cfg->max_message_bytes = static_cast<size_t>(
       limits.byteSize("max_message_bytes", cfg->max_message_bytes, 4096, 16u << 20));
-  auto lg = r.section("log");
-  cfg->log.level =
-      lg.choice("level", "info", {"trace", "debug", "info", "warn", "error", "critical", "off"});
-  cfg->log.format =
-      lg.choice("format", "text", {"text", "json"}) == "json" ? LogFormat::kJson : LogFormat::kText;
+  cfg->log = readLogOptions(r.section("log"));
   if (auto st = r.finish(); !st.ok()) return st;
   return std::shared_ptr<const BrokerConfig>(std::move(cfg));
 }

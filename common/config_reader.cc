@@ -340,4 +340,13 @@ absl::Status ConfigReader::finish() {
   return absl::InvalidArgumentError(join(shared_->errors, "\n"));
 }
 
+LogOptions readLogOptions(ConfigReader section) {
+  LogOptions out;
+  out.level = section.choice("level", "info",
+                             {"trace", "debug", "info", "warn", "error", "critical", "off"});
+  out.format = section.choice("format", "text", {"text", "json"}) == "json" ? LogFormat::kJson
+                                                                            : LogFormat::kText;
+  return out;
+}
+
 }  // namespace gssgate

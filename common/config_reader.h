@@ -23,6 +23,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/logging.h"
 
 namespace gssgate {
 
@@ -89,5 +90,9 @@ class ConfigReader {
   std::shared_ptr<Mapping> m_;
   std::string file_;
 };
+
+// Reads the `log` section shared by both daemons: level (trace … off, default info) and format
+// (text | json, default text).
+LogOptions readLogOptions(ConfigReader section);
 
 }  // namespace gssgate

@@ -227,11 +227,7 @@ absl::StatusOr<std::shared_ptr<const ProxyConfig>> loadProxyConfig(const std::st
   cfg->upstream_max_idle = static_cast<size_t>(
       up.integer("max_idle", static_cast<int64_t>(cfg->upstream_max_idle), 0, 100'000));
 
-  auto lg = r.section("log");
-  cfg->log.level =
-      lg.choice("level", "info", {"trace", "debug", "info", "warn", "error", "critical", "off"});
-  cfg->log.format =
-      lg.choice("format", "text", {"text", "json"}) == "json" ? LogFormat::kJson : LogFormat::kText;
+  cfg->log = readLogOptions(r.section("log"));
 
   if (auto st = r.finish(); !st.ok()) return st;
   return std::shared_ptr<const ProxyConfig>(std::move(cfg));

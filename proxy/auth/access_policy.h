@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/glob_match.h"
 #include "proxy/config.h"
 
 namespace gssgate::proxy {
@@ -18,9 +19,8 @@ namespace gssgate::proxy {
 // Returns nullptr when no route matches (only possible when there is no "/" route).
 const Route* matchRoute(const std::vector<Route>& routes, std::string_view path);
 
-// Shell-style glob with '*' (any run, including '/' and '@') and '?' (one byte); case-sensitive,
-// as Kerberos principal names are.
-bool globMatch(std::string_view pattern, std::string_view text);
+// Principal globs: see common/glob_match.h.
+using gssgate::globMatch;
 
 // True if the route has no allow list or the principal matches one of its globs.
 bool principalAllowed(const Route& route, std::string_view principal);

@@ -1,24 +1,11 @@
 #include "proxy/server/request_framing.h"
 
 #include "common/strings.h"
+#include "proxy/server/field_range.h"
 
 namespace gssgate::proxy {
 
 namespace http = boost::beast::http;
-
-namespace {
-// Makes Beast's equal_range() pair usable in a range-for.
-template <typename It>
-struct Range {
-  std::pair<It, It> p;
-  It begin() const { return p.first; }
-  It end() const { return p.second; }
-};
-template <typename It>
-Range<It> range(std::pair<It, It> p) {
-  return {p};
-}
-}  // namespace
 
 const char* obsoleteLineFolding(std::string_view block) {
   // A line that starts with SP or HTAB continues the previous field (obs-fold, RFC 9112 §5.2).
@@ -34,7 +21,7 @@ const char* obsoleteLineFolding(std::string_view block) {
 const char* checkFraming(const http::fields& fields, unsigned version) {
   if (version != 10 && version != 11) return "unsupported_http_version";
   size_t contentLengths = 0;
-  for (const auto& f : range(fields.equal_range(http::field::content_length))) {
+  for (const auto& f : fieldRange(fields.equal_range(http::field::content_length))) {
     ++contentLengths;
     std::string_view v = trimAscii(f.value());
     if (v.empty() || v.size() > 18) return "bad_content_length";
@@ -44,7 +31,7 @@ const char* checkFraming(const http::fields& fields, unsigned version) {
   }
   if (contentLengths > 1) return "duplicate_content_length";
   size_t transferEncodings = 0;
-  for (const auto& f : range(fields.equal_range(http::field::transfer_encoding))) {
+  for (const auto& f : fieldRange(fields.equal_range(http::field::transfer_encoding))) {
     ++transferEncodings;
     if (!equalsIgnoreCase(trimAscii(f.value()), "chunked")) return "bad_transfer_encoding";
   }

@@ -5,24 +5,11 @@
 #include <vector>
 
 #include "common/strings.h"
+#include "proxy/server/field_range.h"
 
 namespace gssgate::proxy {
 
 namespace http = boost::beast::http;
-
-namespace {
-// Makes Beast's equal_range() pair usable in a range-for.
-template <typename It>
-struct Range {
-  std::pair<It, It> p;
-  It begin() const { return p.first; }
-  It end() const { return p.second; }
-};
-template <typename It>
-Range<It> range(std::pair<It, It> p) {
-  return {p};
-}
-}  // namespace
 
 namespace {
 
@@ -56,7 +43,7 @@ bool isHopByHop(const std::string& canon) {
 // Header names listed in Connection: (e.g. "Connection: close, X-Foo").
 std::vector<std::string> connectionTokens(const http::fields& f) {
   std::vector<std::string> out;
-  for (const auto& c : range(f.equal_range(http::field::connection))) {
+  for (const auto& c : fieldRange(f.equal_range(http::field::connection))) {
     for (auto tok : splitTrimmed(c.value(), ',')) {
       if (!tok.empty()) out.push_back(canonical(tok));
     }
