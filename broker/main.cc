@@ -11,12 +11,14 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <variant>
 
 #include "broker/broker_core.h"
 #include "broker/config.h"
 #include "broker/service/grpc_services.h"
 #include "broker/service/peer_registry.h"
 #include "broker/service/unix_listener.h"
+#include "common/daemon_args.h"
 #include "common/krb5_thread_context.h"
 #include "common/logging.h"
 #include "common/strings.h"
@@ -25,12 +27,10 @@ namespace {
 
 using gssgate::broker::BrokerConfig;
 
-void usage(std::FILE* out) {
-  std::fprintf(out,
-               "usage: gssgate-broker --config FILE [--check-config]\n"
-               "       gssgate-broker --version\n"
-               "Signals: SIGHUP reloads policy, TTLs and log level; SIGTERM stops cleanly.\n");
-}
+constexpr const char* kUsage =
+    "usage: gssgate-broker --config FILE [--check-config]\n"
+    "       gssgate-broker --version\n"
+    "Signals: SIGHUP reloads policy, TTLs and log level; SIGTERM stops cleanly.\n";
 
 int64_t now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -50,33 +50,10 @@ std::unique_ptr<grpc::Server> buildServer(const BrokerConfig& cfg,
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string config;
-  bool check = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--version") {
-      std::printf("gssgate-broker %s\n", GSSGATE_VERSION);
-      return 0;
-    }
-    if (arg == "--help" || arg == "-h") {
-      usage(stdout);
-      return 0;
-    }
-    if (arg == "--check-config") {
-      check = true;
-    } else if (arg == "--config" && i + 1 < argc) {
-      config = argv[++i];
-    } else {
-      std::fprintf(stderr, "gssgate-broker: unknown or incomplete option '%s'\n", arg.c_str());
-      usage(stderr);
-      return 2;
-    }
-  }
-  if (config.empty()) {
-    std::fprintf(stderr, "gssgate-broker: --config FILE is required\n");
-    usage(stderr);
-    return 2;
-  }
+  auto parsed = gssgate::parseDaemonArgs(argc, argv, "gssgate-broker", kUsage);
+  if (auto* code = std::get_if<int>(&parsed)) return *code;
+  const std::string config = std::get<gssgate::DaemonArgs>(parsed).config;
+  const bool check = std::get<gssgate::DaemonArgs>(parsed).check_only;
   auto cfg = gssgate::broker::loadBrokerConfig(config);
   if (!cfg.ok()) {
     std::cerr << gssgate::messageOf(cfg.status()) << "\n";

@@ -3,7 +3,9 @@
 #include <cstring>
 #include <iostream>
 #include <string>
+#include <variant>
 
+#include "common/daemon_args.h"
 #include "common/krb5_thread_context.h"
 #include "common/logging.h"
 #include "proxy/server/runtime.h"
@@ -11,49 +13,22 @@
 
 namespace {
 
-void usage(std::FILE* out) {
-  std::fprintf(out,
-               "usage: gssgate-proxy --config FILE [--check-config]\n"
-               "       gssgate-proxy --version\n"
-               "\n"
-               "  --config FILE    YAML configuration (see README: Configuration)\n"
-               "  --check-config   validate FILE (syntax, values, keytab) and exit\n"
-               "  --version        print the version and exit\n"
-               "Signals: SIGHUP reloads config and keytab; SIGTERM drains and exits 0.\n");
-}
+constexpr const char* kUsage =
+    "usage: gssgate-proxy --config FILE [--check-config]\n"
+    "       gssgate-proxy --version\n"
+    "\n"
+    "  --config FILE    YAML configuration (see README: Configuration)\n"
+    "  --check-config   validate FILE (syntax, values, keytab) and exit\n"
+    "  --version        print the version and exit\n"
+    "Signals: SIGHUP reloads config and keytab; SIGTERM drains and exits 0.\n";
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string config;
-  bool check = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--version") {
-      std::printf("gssgate-proxy %s\n", GSSGATE_VERSION);
-      return 0;
-    }
-    if (arg == "--help" || arg == "-h") {
-      usage(stdout);
-      return 0;
-    }
-    if (arg == "--check-config") {
-      check = true;
-    } else if (arg == "--config" && i + 1 < argc) {
-      config = argv[++i];
-    } else if (arg.rfind("--config=", 0) == 0) {
-      config = arg.substr(9);
-    } else {
-      std::fprintf(stderr, "gssgate-proxy: unknown or incomplete option '%s'\n", arg.c_str());
-      usage(stderr);
-      return 2;
-    }
-  }
-  if (config.empty()) {
-    std::fprintf(stderr, "gssgate-proxy: --config FILE is required\n");
-    usage(stderr);
-    return 2;
-  }
+  auto parsed = gssgate::parseDaemonArgs(argc, argv, "gssgate-proxy", kUsage);
+  if (auto* code = std::get_if<int>(&parsed)) return *code;
+  const std::string config = std::get<gssgate::DaemonArgs>(parsed).config;
+  const bool check = std::get<gssgate::DaemonArgs>(parsed).check_only;
 
   auto runtime = gssgate::proxy::buildRuntime(config);
   if (!runtime.ok()) {

@@ -402,7 +402,6 @@ net::awaitable<bool> HttpSession::forward(const Runtime& rt, Exchange& ex) {
   std::unique_ptr<UpstreamStream> conn;
   beast::flat_buffer ubuf;
   std::optional<http::response_parser<http::buffer_body>> rp;
-  bool bodySent = false;
   for (int attempt = 0;; ++attempt) {
     conn = worker_.pool.take(key);
     const bool reused = conn != nullptr;
@@ -431,7 +430,6 @@ net::awaitable<bool> HttpSession::forward(const Runtime& rt, Exchange& ex) {
       std::tie(ec, std::ignore) = co_await http::async_write(*conn, sr, as_tuple(use_awaitable));
     } else {
       // The header goes out with the first piece of the body: one write, not two.
-      bodySent = true;
       // Relay as in Beast's relay() example: write what each read produced; never hand the
       // chunked serializer an empty piece with more=true (it would end the body early).
       while (!ec) {
@@ -493,7 +491,6 @@ net::awaitable<bool> HttpSession::forward(const Runtime& rt, Exchange& ex) {
     }
     break;
   }
-  (void)bodySent;
 
   auto& ures = rp->get();
   const unsigned code = ures.result_int();

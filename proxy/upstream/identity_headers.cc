@@ -58,25 +58,37 @@ bool contains(const std::vector<std::string>& v, const std::string& s) {
   return false;
 }
 
+// The configured identity header names in canonical form, computed once per request rather
+// than once per (request header × configured name).
+std::array<std::string, 4> canonicalNames(const HeaderNames& names) {
+  return {canonical(names.remote_user), canonical(names.remote_principal),
+          canonical(names.credential), canonical(names.assertion)};
+}
+
+bool isIdentityCanonical(const std::string& canon, const std::array<std::string, 4>& configured) {
+  if (canon.starts_with("x-gssgate-")) return true;
+  if (canon == "x-remote-user" || canon == "x-remote-principal") return true;
+  for (const auto& n : configured) {
+    if (canon == n) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 bool isIdentityHeader(std::string_view name, const HeaderNames& names) {
-  std::string canon = canonical(name);
-  if (canon.starts_with("x-gssgate-")) return true;
-  if (canon == "x-remote-user" || canon == "x-remote-principal") return true;
-  for (const std::string* n :
-       {&names.remote_user, &names.remote_principal, &names.credential, &names.assertion}) {
-    if (canon == canonical(*n)) return true;
-  }
-  return false;
+  return isIdentityCanonical(canonical(name), canonicalNames(names));
 }
 
 void copyRequestHeaders(const http::fields& from, http::fields& to, const HeaderNames& names,
                         bool drop_authorization) {
   const auto named = connectionTokens(from);
+  const auto configured = canonicalNames(names);
   for (const auto& f : from) {
     std::string canon = canonical(f.name_string());
-    if (isHopByHop(canon) || contains(named, canon) || isIdentityHeader(canon, names)) continue;
+    if (isHopByHop(canon) || contains(named, canon) || isIdentityCanonical(canon, configured)) {
+      continue;
+    }
     if (canon == "expect" || canon == "forwarded" || canon.starts_with("x-forwarded-")) continue;
     if (drop_authorization && canon == "authorization") continue;
     to.insert(f.name_string(), f.value());
