@@ -83,4 +83,16 @@ std::optional<SecretString> Aead::open(std::string_view sealed, std::string_view
   return plain;
 }
 
+std::string sha256(std::string_view data) {
+  std::string md(EVP_MAX_MD_SIZE, '\0');
+  unsigned int len = 0;
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast)
+  if (EVP_Digest(data.data(), data.size(), reinterpret_cast<unsigned char*>(md.data()), &len,
+                 EVP_sha256(), nullptr) != 1) {
+    std::abort();  // only fails when OpenSSL itself is broken
+  }
+  md.resize(len);
+  return md;
+}
+
 }  // namespace gssgate

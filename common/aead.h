@@ -42,4 +42,7 @@ class Aead {
 // Cryptographically random bytes (OpenSSL RAND_bytes); aborts if the RNG fails.
 std::string randomBytes(size_t n);
 
+// SHA-256 of `data` (32 raw bytes).
+std::string sha256(std::string_view data);
+
 }  // namespace gssgate

@@ -107,6 +107,32 @@ void readUpstream(ConfigReader& r, UpstreamTarget& out) {
   out.tcp = *hp;
 }
 
+bool validCookieName(std::string_view name) {
+  if (name.empty()) return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// The fallback URL goes into an HTML page and a Location header: keep it to plain URL bytes.
+bool validFallback(std::string_view url) {
+  if (!(url.starts_with("https://") || url.starts_with("http://") ||
+        (url.starts_with("/") && !url.starts_with("//")))) {
+    return false;
+  }
+  for (char c : url) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u >= 0x7f || c == '"' || c == '\'' || c == '<' || c == '>' || c == '\\' ||
+        c == '`') {
+      return false;
+    }
+  }
+  return true;
+}
+
 bool validHeaderName(std::string_view name) {
   if (name.empty()) return false;
   for (char c : name) {
@@ -148,7 +174,40 @@ absl::StatusOr<std::shared_ptr<const ProxyConfig>> loadProxyConfig(const std::st
     }
     cfg->broker = *broker;
   }
-  for (const char* later : {"session", "tls"}) {
+  {
+    auto se = r.section("session");
+    auto& so = cfg->session;
+    so.key_file = se.string("key_file", "");
+    auto life = se.duration("lifetime", so.lifetime);
+    if (life.count() < 0 || life > std::chrono::hours(24 * 30)) {
+      se.error("lifetime", "expected 0 (no session cookie) up to 30d");
+    }
+    so.lifetime = std::chrono::duration_cast<std::chrono::seconds>(life);
+    so.cookie_name = se.string("cookie_name", so.cookie_name);
+    if (!validCookieName(so.cookie_name)) {
+      se.error("cookie_name", strCat("expected letters, digits, '_' or '-', got '",
+                                     so.cookie_name, "'"));
+    }
+    so.logout_path = se.string("logout_path", so.logout_path);
+    if (!so.logout_path.empty() && so.logout_path.front() != '/') {
+      se.error("logout_path", strCat("must start with '/', got '", so.logout_path, "'"));
+    }
+  }
+  {
+    auto as = r.section("assertion");
+    auto& ao = cfg->assertion;
+    ao.key_file = as.string("key_file", "");
+    ao.issuer = as.string("issuer", ao.issuer);
+    ao.audience = as.string("audience", ao.audience);
+    auto life = as.duration("lifetime", ao.lifetime);
+    if (life < std::chrono::seconds(1) || life > std::chrono::seconds(60)) {
+      as.error("lifetime", "expected 1s up to 60s (an assertion is meant to be short-lived)");
+    }
+    ao.lifetime = std::chrono::duration_cast<std::chrono::seconds>(life);
+    if (ao.audience.empty()) as.error("audience", "must not be empty");
+  }
+  cfg->unauthorized_page = r.string("unauthorized_page", "");
+  for (const char* later : {"tls"}) {
     if (r.has(later)) {
       r.error(later, "not supported by this version of gssgate-proxy yet; remove the key");
     }
@@ -166,13 +225,22 @@ absl::StatusOr<std::shared_ptr<const ProxyConfig>> loadProxyConfig(const std::st
     std::string auth = rr.choice("auth", "negotiate", {"negotiate", "none"});
     route.auth = auth == "none" ? Route::Auth::kNone : Route::Auth::kNegotiate;
     route.allow = rr.stringList("allow");
-    if (route.auth == Route::Auth::kNone && !route.allow.empty()) {
-      rr.error("allow",
-               "has no effect on a route with auth: none; remove it or use "
-               "auth: negotiate");
+    route.deny = rr.stringList("deny");
+    route.realms = rr.stringList("realms");
+    route.fallback = rr.string("fallback", "");
+    for (auto [key, list] : {std::pair{"allow", &route.allow}, std::pair{"deny", &route.deny},
+                             std::pair{"realms", &route.realms}}) {
+      if (route.auth == Route::Auth::kNone && !list->empty()) {
+        rr.error(key, "has no effect on a route with auth: none; remove it or use "
+                      "auth: negotiate");
+      }
+      for (const auto& item : *list) {
+        if (item.empty()) rr.error(key, "empty entry");
+      }
     }
-    for (const auto& glob : route.allow) {
-      if (glob.empty()) rr.error("allow", "empty principal pattern");
+    if (!route.fallback.empty() && !validFallback(route.fallback)) {
+      rr.error("fallback", strCat("expected an http(s):// URL or an absolute path without quotes, "
+                                  "'<', '>' or spaces, got '", route.fallback, "'"));
     }
     if (std::any_of(cfg->routes.begin(), cfg->routes.end(),
                     [&](const Route& x) { return x.path == route.path; })) {
@@ -181,7 +249,7 @@ absl::StatusOr<std::shared_ptr<const ProxyConfig>> loadProxyConfig(const std::st
     cfg->routes.push_back(std::move(route));
   }
   if (r.has("routes") && routes.empty()) r.error("routes", "must list at least one route");
-  if (cfg->routes.empty()) cfg->routes.push_back(Route{"/", Route::Auth::kNegotiate, {}});
+  if (cfg->routes.empty()) cfg->routes.push_back(Route{"/", Route::Auth::kNegotiate});
   std::stable_sort(cfg->routes.begin(), cfg->routes.end(),
                    [](const Route& a, const Route& b) { return a.path.size() > b.path.size(); });
 

@@ -37,7 +37,24 @@ struct Route {
   enum class Auth { kNone, kNegotiate };
   std::string path;  // prefix, matched on segment boundaries
   Auth auth = Auth::kNegotiate;
-  std::vector<std::string> allow;  // principal globs; empty = any authenticated principal
+  std::vector<std::string> allow;   // principal globs; empty = any authenticated principal
+  std::vector<std::string> deny;    // principal globs; a match is refused even if allowed
+  std::vector<std::string> realms;  // accepted realms (exact); empty = any
+  std::string fallback;  // URL a browser without Kerberos is sent on to; empty = none
+};
+
+struct SessionOptions {
+  std::string key_file;                // empty: a random key per process (see docs)
+  std::chrono::seconds lifetime{3600};  // 0: no session cookie
+  std::string cookie_name = "gssgate_session";
+  std::string logout_path = "/.gssgate/logout";
+};
+
+struct AssertionOptions {
+  std::string key_file;  // PEM Ed25519 or P-256 private key; empty: generated per process
+  std::string issuer = "gssgate";
+  std::string audience = "gssgate";
+  std::chrono::seconds lifetime{60};
 };
 
 struct HeaderNames {
@@ -76,6 +93,9 @@ struct ProxyConfig {
   unsigned threads = 0;       // resolved: never 0 after loading
   std::vector<Route> routes;  // sorted: longest prefix first
   HeaderNames headers;
+  SessionOptions session;
+  AssertionOptions assertion;
+  std::string unauthorized_page;  // HTML file sent with a 401 to browsers; empty: built-in
   Limits limits;
   Timeouts timeouts;
   size_t upstream_max_idle = 64;  // per worker thread

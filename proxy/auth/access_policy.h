@@ -1,7 +1,7 @@
 // Route selection and principal authorization.
 //
 //   const Route* route = matchRoute(cfg.routes, "/app/x");   // longest prefix, segment-wise
-//   if (!principalAllowed(*route, "alice@EXAMPLE.COM")) → 403
+//   if (const char* why = accessRefusal(*route, "alice@EXAMPLE.COM")) → 403 (why: for logs)
 //
 // Thread-safety: pure functions over immutable config.
 #pragma once
@@ -24,5 +24,13 @@ using gssgate::globMatch;
 
 // True if the route has no allow list or the principal matches one of its globs.
 bool principalAllowed(const Route& route, std::string_view principal);
+
+// The whole check, in order: realm restriction (`realms`, exact), then `deny` globs (a match
+// refuses even an allowed principal), then `allow`. nullptr when access is granted, else the
+// reason: "realm_not_allowed", "denied" or "not_allowed" (all answered with 403).
+const char* accessRefusal(const Route& route, std::string_view principal);
+
+// The realm of "name@REALM" (after the last unescaped '@'); "" when there is none.
+std::string_view realmOf(std::string_view principal);
 
 }  // namespace gssgate::proxy

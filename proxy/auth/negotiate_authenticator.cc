@@ -270,6 +270,7 @@ AuthResult NegotiateAuthenticator::accept(std::string_view token, GssContext& pe
     return r;
   }
   r.local_name = std::move(*localName);
+  r.lifetime = timeRec;
   if ((flags & GSS_C_DELEG_FLAG) != 0) r.delegated = std::move(delegated);
   r.outcome = AuthOutcome::kOk;
   r.reason = "ok";

@@ -38,6 +38,7 @@ struct AuthResult {
   std::string local_name;    // auth_to_local result (kOk)
   std::string output_token;  // base64, may be empty (mutual auth / next leg)
   GssCred delegated;         // set when the client delegated a credential
+  uint32_t lifetime = 0;     // seconds the client's ticket is still valid (kOk)
   std::string detail;        // GSS error text for the server log; never sent to clients
 };
 

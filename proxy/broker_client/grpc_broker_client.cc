@@ -50,20 +50,42 @@ class GrpcBrokerClient final : public BrokerClient {
     r.handle = res.handle();
     r.credential_id = res.credential_id();
     r.expires_at = res.expires_at();
-    secureWipe(*res.mutable_handle_key());
+    r.handle_key_id = res.handle_key_id();
+    r.handle_key = SecretString(std::move(*res.mutable_handle_key()));
+    r.handle_ttl = res.handle_ttl_seconds();
     return r;
+  }
+
+  absl::Status revoke(const std::string& credential_id) override {
+    gssgate::v1::RevokeCredentialRequest req;
+    req.set_credential_id(credential_id);
+    gssgate::v1::RevokeResponse res;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + deadline_);
+    auto admin = gssgate::v1::CredentialAdmin::NewStub(currentChannel());
+    grpc::Status st = admin->RevokeCredential(&ctx, req, &res);
+    if (!st.ok()) {
+      return absl::Status(static_cast<absl::StatusCode>(st.error_code()),
+                          strCat("broker ", address_, ": ", st.error_message()));
+    }
+    return absl::OkStatus();
   }
 
  private:
   using Stub = gssgate::v1::CredentialDeposit::Stub;
 
-  std::shared_ptr<Stub> newStub() const {
-    return gssgate::v1::CredentialDeposit::NewStub(grpc::CreateCustomChannel(
-        address_, grpc::InsecureChannelCredentials(), channelArguments()));
+  std::shared_ptr<Stub> newStub() {
+    channel_ = grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(),
+                                         channelArguments());
+    return gssgate::v1::CredentialDeposit::NewStub(channel_);
   }
   std::shared_ptr<Stub> currentStub() {
     std::lock_guard lock(mu_);
     return stub_;
+  }
+  std::shared_ptr<grpc::Channel> currentChannel() {
+    std::lock_guard lock(mu_);
+    return channel_;
   }
   // Replaces `failed` unless another thread already did; returns the stub to use.
   std::shared_ptr<Stub> replaceStub(const std::shared_ptr<Stub>& failed) {
@@ -80,7 +102,8 @@ class GrpcBrokerClient final : public BrokerClient {
 
   std::string address_;
   std::chrono::milliseconds deadline_;
-  std::mutex mu_;  // guards stub_
+  std::mutex mu_;  // guards channel_ and stub_
+  std::shared_ptr<grpc::Channel> channel_;
   std::shared_ptr<Stub> stub_;
 };
 

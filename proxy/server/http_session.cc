@@ -5,13 +5,16 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <chrono>
 #include <optional>
 
+#include "common/base64.h"
 #include "common/logging.h"
 #include "common/strings.h"
 #include "proxy/auth/access_policy.h"
 #include "proxy/auth/delegated_credential.h"
 #include "proxy/auth/negotiate_header.h"
+#include "proxy/server/auth_pages.h"
 #include "proxy/server/request_framing.h"
 #include "proxy/server/request_target.h"
 #include "proxy/upstream/identity_headers.h"
@@ -36,6 +39,36 @@ const std::shared_ptr<spdlog::logger>& log() {
 }
 
 bool isTimeout(const boost::system::error_code& ec) { return ec == beast::error::timeout; }
+
+// The proxy's own cookie is a credential: the upstream never sees it.
+void stripSessionCookie(http::fields& fields, std::string_view name) {
+  std::vector<std::string> kept;
+  bool found = false;
+  for (auto [it, end] = fields.equal_range(http::field::cookie); it != end; ++it) {
+    if (it->value().find(name) == std::string_view::npos) {
+      kept.emplace_back(it->value());
+      continue;
+    }
+    found = true;
+    std::string rest = removeCookie(it->value(), name);
+    if (!rest.empty()) kept.push_back(std::move(rest));
+  }
+  if (!found) return;
+  fields.erase(http::field::cookie);
+  for (auto& v : kept) fields.insert(http::field::cookie, v);
+}
+
+int64_t unixNow() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string cookieHeader(const ProxyConfig& cfg, std::string_view value, int64_t max_age,
+                         bool secure) {
+  return strCat(cfg.session.cookie_name, "=", value, "; Path=/; Max-Age=", max_age,
+                "; HttpOnly; SameSite=Lax", secure ? "; Secure" : "");
+}
 
 const char* bodyText(http::status status) {
   switch (status) {
@@ -78,6 +111,8 @@ struct HttpSession::Exchange {
   std::string local_name;
   std::string mutual_token;
   std::string credential_handle;  // broker handle, when the client delegated
+  std::string set_cookie;         // Set-Cookie for the response (new session, logout)
+  bool html = false;              // the client is a browser (Accept: text/html)
 };
 
 HttpSession::HttpSession(Server& server, Worker& worker, net::ip::tcp::socket socket)
@@ -165,10 +200,19 @@ net::awaitable<bool> HttpSession::reject(const Runtime& rt, Exchange& ex, http::
                     status != http::status::bad_request &&
                     status != http::status::request_header_fields_too_large;
   http::response<http::string_body> res{status, ex.version};
-  res.set(http::field::content_type, "text/plain; charset=utf-8");
   res.set(http::field::cache_control, "no-store");
   if (!challenge.empty()) res.set(http::field::www_authenticate, challenge);
-  res.body() = bodyText(status);
+  if (!ex.set_cookie.empty()) res.set(http::field::set_cookie, ex.set_cookie);
+  const bool ntlm = std::string_view(reason) == "ntlm";
+  if (ex.html && ex.route != nullptr && (status == http::status::unauthorized || ntlm)) {
+    res.set(http::field::content_type, "text/html; charset=utf-8");
+    res.body() = ntlm ? kerberosRequiredPage(*ex.route)
+                      : unauthorizedPage(rt.unauthorized_page, *ex.route);
+  } else {
+    res.set(http::field::content_type, "text/plain; charset=utf-8");
+    res.body() = ntlm ? "403 Forbidden: Kerberos is required; NTLM is not accepted\n"
+                      : bodyText(status);
+  }
   res.keep_alive(keep);
   res.prepare_payload();
   server_.metrics().countResponse(static_cast<unsigned>(status));
@@ -228,94 +272,15 @@ net::awaitable<bool> HttpSession::handleRequest(const Runtime& rt, size_t header
     co_return co_await reject(rt, ex, http::status::not_found, "no_route");
   }
 
+  if (auto accept = req.find(http::field::accept); accept != req.end()) {
+    ex.html = wantsHtml(accept->value());
+  }
+  if (rt.sessions && !cfg.session.logout_path.empty() &&
+      pathOf(ex.target) == cfg.session.logout_path) {
+    co_return co_await logout(rt, ex);
+  }
   if (ex.route->auth == Route::Auth::kNegotiate) {
-    auto authorizations = req.equal_range(http::field::authorization);
-    const auto count = std::distance(authorizations.first, authorizations.second);
-    if (count == 0) {
-      server_.metrics().countAuth("no_header");
-      co_return co_await reject(rt, ex, http::status::unauthorized, "no_header", "Negotiate");
-    }
-    if (count > 1) {
-      server_.metrics().countAuth("malformed_token");
-      co_return co_await reject(rt, ex, http::status::bad_request, "several_authorization");
-    }
-    ParsedAuthorization parsed =
-        parseAuthorization(authorizations.first->value(), cfg.limits.header_bytes);
-    if (parsed.kind == AuthorizationKind::kOtherScheme) {
-      std::string_view value = trimAscii(authorizations.first->value());
-      const bool ntlm = equalsIgnoreCase(value.substr(0, 4), "ntlm");
-      server_.metrics().countAuth(ntlm ? "ntlm" : "other_scheme");
-      co_return co_await reject(rt, ex, http::status::unauthorized, ntlm ? "ntlm" : "other_scheme",
-                                "Negotiate");
-    }
-    if (parsed.kind == AuthorizationKind::kMalformed) {
-      server_.metrics().countAuth("malformed_token");
-      co_return co_await reject(rt, ex, http::status::bad_request, "malformed_token");
-    }
-    switch (checkNegotiateToken(parsed.token.str())) {
-      case TokenCheck::kNtlm:
-        server_.metrics().countAuth("ntlm");
-        pending_.reset();
-        co_return co_await reject(rt, ex, http::status::unauthorized, "ntlm", "Negotiate");
-      case TokenCheck::kOtherMech:
-        server_.metrics().countAuth("other_mech");
-        pending_.reset();
-        co_return co_await reject(rt, ex, http::status::unauthorized, "other_mech", "Negotiate");
-      case TokenCheck::kMalformed:
-        server_.metrics().countAuth("malformed_token");
-        pending_.reset();
-        co_return co_await reject(rt, ex, http::status::bad_request, "malformed_token");
-      case TokenCheck::kSpnegoResp:
-        if (!pending_) {
-          server_.metrics().countAuth("malformed_token");
-          co_return co_await reject(rt, ex, http::status::bad_request, "unexpected_continuation");
-        }
-        break;
-      case TokenCheck::kSpnegoInit:
-        pending_.reset();  // a new initial token always starts over
-        legs_ = 0;
-        break;
-    }
-    if (++legs_ > kMaxLegs) {
-      pending_.reset();
-      legs_ = 0;
-      server_.metrics().countAuth("bad_token");
-      co_return co_await reject(rt, ex, http::status::unauthorized, "too_many_legs", "Negotiate");
-    }
-    AuthResult ar = rt.authenticator->accept(parsed.token.str(), pending_);
-    server_.metrics().countAuth(ar.reason);
-    switch (ar.outcome) {
-      case AuthOutcome::kOk:
-        legs_ = 0;
-        break;
-      case AuthOutcome::kContinue:
-        co_return co_await reject(rt, ex, http::status::unauthorized, "continue",
-                                  "Negotiate " + ar.output_token);
-      case AuthOutcome::kMalformed:
-        log()->info("{}: malformed Negotiate token: {}", client_ip_, ar.detail);
-        co_return co_await reject(rt, ex, http::status::bad_request, ar.reason);
-      case AuthOutcome::kUnauthorized:
-        log()->info("{}: authentication failed ({}): {}", client_ip_, ar.reason, ar.detail);
-        co_return co_await reject(rt, ex, http::status::unauthorized, ar.reason, "Negotiate");
-      case AuthOutcome::kForbidden:
-        log()->info("{}: {} refused ({}): {}", client_ip_, printable(ar.principal), ar.reason,
-                    ar.detail);
-        co_return co_await reject(rt, ex, http::status::forbidden, ar.reason);
-    }
-    if (!principalAllowed(*ex.route, ar.principal)) {
-      server_.metrics().countAuth("not_allowed");
-      log()->info("{}: {} not allowed on route {}", client_ip_, printable(ar.principal),
-                  ex.route->path);
-      co_return co_await reject(rt, ex, http::status::forbidden, "not_allowed");
-    }
-    log()->info("{}: authenticated {} as {}", client_ip_, printable(ar.principal),
-                printable(ar.local_name));
-    ex.principal = std::move(ar.principal);
-    ex.local_name = std::move(ar.local_name);
-    ex.mutual_token = std::move(ar.output_token);
-    if (ar.delegated && rt.broker) {
-      ex.credential_handle = co_await depositDelegated(rt, ar.delegated, ex.principal);
-    }
+    if (auto done = co_await authenticate(rt, ex); done) co_return *done;
   }
 
   // Expect: the proxy answers 100-continue itself (the header is not forwarded).
@@ -334,8 +299,218 @@ net::awaitable<bool> HttpSession::handleRequest(const Runtime& rt, size_t header
   co_return co_await forward(rt, ex);
 }
 
-net::awaitable<std::string> HttpSession::depositDelegated(const Runtime& rt, GssCred& delegated,
-                                                          const std::string& principal) {
+net::awaitable<std::optional<bool>> HttpSession::authenticate(const Runtime& rt, Exchange& ex) {
+  const auto& cfg = *rt.config;
+  auto& req = ex.parser->get();
+  if (rt.sessions) {
+    const char* refusal = nullptr;
+    switch (useSessionCookie(rt, ex, refusal)) {
+      case CookieUse::kSignedIn:
+        co_return std::nullopt;  // no GSS call, no broker RPC
+      case CookieUse::kRefused:
+        co_return co_await reject(rt, ex, http::status::forbidden, refusal);
+      case CookieUse::kNone:
+        break;
+    }
+  }
+  auto authorizations = req.equal_range(http::field::authorization);
+  const auto count = std::distance(authorizations.first, authorizations.second);
+  if (count == 0) {
+    server_.metrics().countAuth("no_header");
+    co_return co_await reject(rt, ex, http::status::unauthorized, "no_header", "Negotiate");
+  }
+  if (count > 1) {
+    server_.metrics().countAuth("malformed_token");
+    co_return co_await reject(rt, ex, http::status::bad_request, "several_authorization");
+  }
+  ParsedAuthorization parsed =
+      parseAuthorization(authorizations.first->value(), cfg.limits.header_bytes);
+  if (parsed.kind == AuthorizationKind::kOtherScheme) {
+    std::string_view value = trimAscii(authorizations.first->value());
+    const bool ntlm = equalsIgnoreCase(value.substr(0, 4), "ntlm");
+    server_.metrics().countAuth(ntlm ? "ntlm" : "other_scheme");
+    if (ntlm) co_return co_await reject(rt, ex, http::status::forbidden, "ntlm");
+    co_return co_await reject(rt, ex, http::status::unauthorized, "other_scheme", "Negotiate");
+  }
+  if (parsed.kind == AuthorizationKind::kMalformed) {
+    server_.metrics().countAuth("malformed_token");
+    co_return co_await reject(rt, ex, http::status::bad_request, "malformed_token");
+  }
+  switch (checkNegotiateToken(parsed.token.str())) {
+    case TokenCheck::kNtlm:
+      server_.metrics().countAuth("ntlm");
+      pending_.reset();
+      co_return co_await reject(rt, ex, http::status::forbidden, "ntlm");
+    case TokenCheck::kOtherMech:
+      server_.metrics().countAuth("other_mech");
+      pending_.reset();
+      co_return co_await reject(rt, ex, http::status::unauthorized, "other_mech", "Negotiate");
+    case TokenCheck::kMalformed:
+      server_.metrics().countAuth("malformed_token");
+      pending_.reset();
+      co_return co_await reject(rt, ex, http::status::bad_request, "malformed_token");
+    case TokenCheck::kSpnegoResp:
+      if (!pending_) {
+        server_.metrics().countAuth("malformed_token");
+        co_return co_await reject(rt, ex, http::status::bad_request, "unexpected_continuation");
+      }
+      break;
+    case TokenCheck::kSpnegoInit:
+      pending_.reset();  // a new initial token always starts over
+      legs_ = 0;
+      break;
+  }
+  if (++legs_ > kMaxLegs) {
+    pending_.reset();
+    legs_ = 0;
+    server_.metrics().countAuth("bad_token");
+    co_return co_await reject(rt, ex, http::status::unauthorized, "too_many_legs", "Negotiate");
+  }
+  AuthResult ar = rt.authenticator->accept(parsed.token.str(), pending_);
+  server_.metrics().countAuth(ar.reason);
+  switch (ar.outcome) {
+    case AuthOutcome::kOk:
+      legs_ = 0;
+      break;
+    case AuthOutcome::kContinue:
+      co_return co_await reject(rt, ex, http::status::unauthorized, "continue",
+                                "Negotiate " + ar.output_token);
+    case AuthOutcome::kMalformed:
+      log()->info("{}: malformed Negotiate token: {}", client_ip_, ar.detail);
+      co_return co_await reject(rt, ex, http::status::bad_request, ar.reason);
+    case AuthOutcome::kUnauthorized:
+      log()->info("{}: authentication failed ({}): {}", client_ip_, ar.reason, ar.detail);
+      co_return co_await reject(rt, ex, http::status::unauthorized, ar.reason, "Negotiate");
+    case AuthOutcome::kForbidden:
+      log()->info("{}: {} refused ({}): {}", client_ip_, printable(ar.principal), ar.reason,
+                  ar.detail);
+      co_return co_await reject(rt, ex, http::status::forbidden, ar.reason);
+  }
+  if (const char* why = accessRefusal(*ex.route, ar.principal)) {
+    server_.metrics().countAuth(why);
+    log()->info("{}: {} refused on route {} ({})", client_ip_, printable(ar.principal),
+                ex.route->path, why);
+    co_return co_await reject(rt, ex, http::status::forbidden, why);
+  }
+  log()->info("{}: authenticated {} as {}", client_ip_, printable(ar.principal),
+              printable(ar.local_name));
+  ex.principal = std::move(ar.principal);
+  ex.local_name = std::move(ar.local_name);
+  ex.mutual_token = std::move(ar.output_token);
+  const int64_t now = unixNow();
+  Session session;
+  session.principal = ex.principal;
+  session.local_name = ex.local_name;
+  session.issued_at = now;
+  session.expires_at = now + cfg.session.lifetime.count();
+  if (ar.lifetime != GSS_C_INDEFINITE) {
+    session.expires_at = std::min<int64_t>(session.expires_at, now + ar.lifetime);
+  }
+  if (ar.delegated && rt.broker) {
+    if (auto receipt = co_await depositDelegated(rt, ar.delegated, ex.principal)) {
+      ex.credential_handle = std::move(receipt->handle);
+      auto raw_id = base64UrlDecode(receipt->credential_id);
+      if (raw_id && raw_id->size() == SessionCodec::kCredentialIdBytes &&
+          receipt->handle_key.size() == Aead::kKeyBytes) {
+        server_.handleMinter().remember(receipt->handle_key_id, receipt->handle_key,
+                                        receipt->handle_ttl);
+        session.credential_id = std::move(*raw_id);
+        session.credential_expires_at = receipt->expires_at;
+        session.handle_key_id = receipt->handle_key_id;
+        session.expires_at = std::min(session.expires_at, receipt->expires_at);
+      }
+    }
+  }
+  if (rt.sessions && session.expires_at > now) {
+    session.session_id = randomBytes(SessionCodec::kSessionIdBytes);
+    ex.set_cookie = cookieHeader(cfg, rt.sessions->seal(session), session.expires_at - now,
+                                 tls_);
+  }
+  co_return std::nullopt;
+}
+
+std::optional<Session> HttpSession::sessionOf(const Runtime& rt, const Exchange& ex,
+                                              int64_t now) {
+  const auto& cfg = *rt.config;
+  const auto& req = ex.parser->get();
+  for (auto [it, end] = req.equal_range(http::field::cookie); it != end; ++it) {
+    auto value = findCookie(it->value(), cfg.session.cookie_name);
+    if (!value) continue;
+    auto session = rt.sessions->open(*value, now);
+    if (session && !server_.revocations().revoked(session->session_id)) return session;
+  }
+  return std::nullopt;
+}
+
+HttpSession::CookieUse HttpSession::useSessionCookie(const Runtime& rt, Exchange& ex,
+                                                     const char*& refusal) {
+  const int64_t now = unixNow();
+  auto session = sessionOf(rt, ex, now);
+  if (!session) return CookieUse::kNone;
+  if (session->hasCredential()) {
+    auto handle = server_.handleMinter().mint(*session, now);
+    if (!handle) {
+      // The broker key that minted this session's handles is gone (proxy restart): sign in
+      // again, which deposits the credential anew, rather than silently lose the credential.
+      server_.metrics().countAuth("session_stale");
+      return CookieUse::kNone;
+    }
+    ex.credential_handle = std::move(*handle);
+  }
+  server_.metrics().countAuth("session");
+  if ((refusal = accessRefusal(*ex.route, session->principal)) != nullptr) {
+    server_.metrics().countAuth(refusal);
+    log()->info("{}: {} refused on route {} ({})", client_ip_, printable(session->principal),
+                ex.route->path, refusal);
+    return CookieUse::kRefused;
+  }
+  ex.principal = std::move(session->principal);
+  ex.local_name = std::move(session->local_name);
+  return CookieUse::kSignedIn;
+}
+
+net::awaitable<bool> HttpSession::logout(const Runtime& rt, Exchange& ex) {
+  const auto& cfg = *rt.config;
+  const int64_t now = unixNow();
+  if (auto session = sessionOf(rt, ex, now)) {
+    server_.revocations().revoke(session->session_id, session->expires_at, now);
+    log()->info("{}: {} signed out", client_ip_, printable(session->principal));
+    if (session->hasCredential() && rt.broker) {
+      std::shared_ptr<BrokerClient> broker = rt.broker;
+      const std::string id = base64UrlEncode(session->credential_id);
+      auto st = co_await net::co_spawn(
+          server_.blockingPool(),
+          [&]() -> net::awaitable<absl::Status> { co_return broker->revoke(id); },
+          use_awaitable);
+      if (!st.ok()) {
+        log()->warn("{}: revoking the credential of {} failed: {}", client_ip_,
+                    printable(session->principal), printable(messageOf(st)));
+      }
+    }
+  }
+  server_.metrics().countAuth("logout");
+  const bool keep = ex.keep_alive && !ex.has_body && !server_.draining();
+  http::response<http::string_body> res{http::status::ok, ex.version};
+  res.set(http::field::cache_control, "no-store");
+  res.set(http::field::set_cookie, cookieHeader(cfg, "", 0, tls_));
+  res.set("Clear-Site-Data", "\"cookies\"");
+  if (ex.html) {
+    res.set(http::field::content_type, "text/html; charset=utf-8");
+    res.body() = signedOutPage();
+  } else {
+    res.set(http::field::content_type, "text/plain; charset=utf-8");
+    res.body() = "signed out\n";
+  }
+  res.keep_alive(keep);
+  res.prepare_payload();
+  server_.metrics().countResponse(200);
+  stream_.expires_after(cfg.timeouts.body);
+  auto [ec, n] = co_await http::async_write(stream_, res, as_tuple(use_awaitable));
+  co_return keep && !ec;
+}
+
+net::awaitable<std::optional<DepositReceipt>> HttpSession::depositDelegated(
+    const Runtime& rt, GssCred& delegated, const std::string& principal) {
   // Extract here (the GSS credential belongs to this thread), deposit on the blocking pool.
   auto tgt = delegatedTgt(delegated.get(), principal);
   delegated.reset();
@@ -343,7 +518,7 @@ net::awaitable<std::string> HttpSession::depositDelegated(const Runtime& rt, Gss
     server_.metrics().countDeposit(false);
     log()->warn("{}: delegated credential of {} unusable: {}", client_ip_, printable(principal),
                 messageOf(tgt.status()));
-    co_return std::string();
+    co_return std::nullopt;
   }
   std::shared_ptr<BrokerClient> broker = rt.broker;
   auto receipt = co_await net::co_spawn(
@@ -358,10 +533,10 @@ net::awaitable<std::string> HttpSession::depositDelegated(const Runtime& rt, Gss
         "{}: {} signed in, but the broker did not take the delegated credential; "
         "forwarding without a handle: {}",
         client_ip_, printable(principal), printable(messageOf(receipt.status())));
-    co_return std::string();
+    co_return std::nullopt;
   }
   server_.metrics().countDeposit(true);
-  co_return std::move(receipt->handle);
+  co_return std::move(*receipt);
 }
 
 net::awaitable<bool> HttpSession::forward(const Runtime& rt, Exchange& ex) {
@@ -375,13 +550,16 @@ net::awaitable<bool> HttpSession::forward(const Runtime& rt, Exchange& ex) {
   up.target(ex.target);
   up.version(11);
   copyRequestHeaders(req, up, cfg.headers, negotiate);
+  if (rt.sessions) stripSessionCookie(up, cfg.session.cookie_name);
   if (negotiate) {
     up.set(cfg.headers.remote_user, ex.local_name);
     up.set(cfg.headers.remote_principal, ex.principal);
     if (!ex.credential_handle.empty()) up.set(cfg.headers.credential, ex.credential_handle);
+    up.set(cfg.headers.assertion, worker_.assertions.get(*rt.signer, cfg.assertion, ex.principal,
+                                                         ex.local_name, unixNow()));
   }
   up.set("X-Forwarded-For", client_ip_);
-  up.set("X-Forwarded-Proto", "http");
+  up.set("X-Forwarded-Proto", tls_ ? "https" : "http");
   if (auto host = req.find(http::field::host); host != req.end()) {
     up.set("X-Forwarded-Host", host->value());
     up.set(http::field::host, host->value());  // even if the client named Host in Connection
@@ -505,6 +683,7 @@ net::awaitable<bool> HttpSession::forward(const Runtime& rt, Exchange& ex) {
   if (!ex.mutual_token.empty()) {
     down.insert(http::field::www_authenticate, "Negotiate " + ex.mutual_token);
   }
+  if (!ex.set_cookie.empty()) down.insert(http::field::set_cookie, ex.set_cookie);
   const bool noBody = req.method() == http::verb::head || code == 204 || code == 304;
   bool keep = ex.keep_alive && !server_.draining();
   if (noBody) {

@@ -17,6 +17,7 @@
 #include <boost/beast/http.hpp>
 #include <list>
 #include <memory>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -46,11 +47,21 @@ class HttpSession {
   // net::error::not_found when limits.header_bytes is reached first.
   boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> readHeaderBlock();
   boost::asio::awaitable<bool> handleRequest(const Runtime& rt, size_t header_size);
+  // Signs the request in: from a session cookie, else with the Authorization header. Returns
+  // nullopt when the request may go on (ex holds the identity), else the answer already sent
+  // (false = close the connection).
+  boost::asio::awaitable<std::optional<bool>> authenticate(const Runtime& rt, Exchange& ex);
+  enum class CookieUse { kNone, kSignedIn, kRefused };
+  // kSignedIn: a valid session cookie identified the user (no GSS, no broker call).
+  CookieUse useSessionCookie(const Runtime& rt, Exchange& ex, const char*& refusal);
+  std::optional<Session> sessionOf(const Runtime& rt, const Exchange& ex, int64_t now);
+  // The logout path: forgets the session, revokes its broker credential, clears the cookie.
+  boost::asio::awaitable<bool> logout(const Runtime& rt, Exchange& ex);
   boost::asio::awaitable<bool> forward(const Runtime& rt, Exchange& ex);
-  // Deposits a delegated credential with the broker; returns the handle, or "" (and a warning
+  // Deposits a delegated credential with the broker; returns the receipt, or nullopt (and a warning
   // and a counter) when that fails — the user stays signed in either way.
-  boost::asio::awaitable<std::string> depositDelegated(const Runtime& rt, GssCred& delegated,
-                                                       const std::string& principal);
+  boost::asio::awaitable<std::optional<DepositReceipt>> depositDelegated(
+      const Runtime& rt, GssCred& delegated, const std::string& principal);
   // Sends a short text/plain response. `challenge` (if not empty) goes in WWW-Authenticate.
   boost::asio::awaitable<bool> reject(const Runtime& rt, Exchange& ex,
                                       boost::beast::http::status status, const char* reason,
@@ -62,6 +73,7 @@ class HttpSession {
   boost::beast::tcp_stream stream_;
   boost::beast::flat_buffer buffer_;
   std::string client_ip_;
+  bool tls_ = false;  // the client connection is TLS (cookies get Secure)
   bool idle_ = true;
   GssContext pending_;  // SPNEGO context awaiting the client's next leg
   int legs_ = 0;        // legs of the pending context

@@ -35,11 +35,14 @@ class Metrics {
   std::string render() const;
 
  private:
-  static constexpr std::array<std::string_view, 14> kAuthReasons = {
-      "ok",        "no_header",     "other_scheme",          "malformed_token",
-      "ntlm",      "other_mech",    "mechanism_not_allowed", "replay",
-      "bad_token", "no_local_name", "unsafe_principal",      "not_allowed",
-      "continue",  "other"};
+  // "session": served from a session cookie; "session_stale": a genuine cookie whose broker
+  // key this process no longer has (the user signs in again). "other" must stay last.
+  static constexpr auto kAuthReasons = std::to_array<std::string_view>(
+      {"ok", "session", "no_header", "other_scheme", "malformed_token", "ntlm", "other_mech",
+       "mechanism_not_allowed", "replay", "bad_token", "no_local_name", "unsafe_principal",
+       "not_allowed", "denied", "realm_not_allowed", "continue", "session_stale", "basic_ok",
+       "bad_password", "unknown_user", "password_expired", "verify_failed", "kdc_unreachable",
+       "other"});
   std::array<std::atomic<uint64_t>, 600> responses_{};
   std::array<std::atomic<uint64_t>, kAuthReasons.size()> auth_{};
   std::atomic<int64_t> connections_active_{0};

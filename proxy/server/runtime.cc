@@ -4,11 +4,57 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 
+#include <sys/stat.h>
+
+#include <fstream>
+#include <mutex>
+#include <sstream>
+
+#include "common/logging.h"
 #include "common/strings.h"
 
 namespace gssgate::proxy {
 
 namespace net = boost::asio;
+
+namespace {
+
+// Generated keys are made once per process and kept across reloads: a SIGHUP must not sign
+// everybody out or change the key backends have fetched.
+std::shared_ptr<const JwtSigner> generatedSigner() {
+  static std::once_flag once;
+  static std::shared_ptr<const JwtSigner> signer;
+  std::call_once(once, [] { signer = JwtSigner::generateEd25519(); });
+  return signer;
+}
+
+constexpr size_t kMaxPageBytes = 1 << 20;
+
+// Key files should be readable by the proxy's user only; say so (not fatal: a Kubernetes
+// secret volume is 0644 unless defaultMode is set).
+void warnIfReadableByOthers(const std::string& file, const char* key) {
+  struct stat st {};
+  if (file.empty() || ::stat(file.c_str(), &st) != 0) return;
+  if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+    logger("proxy")->warn("{} {} is accessible to group/others (mode {:o}); make it 0600", key,
+                          file, st.st_mode & 07777);
+  }
+}
+
+absl::StatusOr<std::string> readPage(const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return absl::NotFoundError(strCat("unauthorized_page ", file, ": cannot read"));
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  std::string page = std::move(buf).str();
+  if (page.size() > kMaxPageBytes) {
+    return absl::InvalidArgumentError(
+        strCat("unauthorized_page ", file, ": larger than 1 MiB (", page.size(), " bytes)"));
+  }
+  return page;
+}
+
+}  // namespace
 
 absl::StatusOr<std::shared_ptr<const Runtime>> buildRuntime(const std::string& config_file) {
   auto cfg = loadProxyConfig(config_file);
@@ -37,6 +83,36 @@ absl::StatusOr<std::shared_ptr<const Runtime>> buildRuntime(const std::string& c
                                                   "': ", ec ? ec.message() : "no addresses"));
     }
     for (const auto& r : results) rt->upstream_endpoints.emplace_back(r.endpoint());
+  }
+  const ProxyConfig& c = **cfg;
+  if (c.session.lifetime.count() > 0) {
+    absl::StatusOr<std::shared_ptr<const SessionKeys>> keys =
+        c.session.key_file.empty() ? SessionKeys::generated()
+                                   : SessionKeys::load(c.session.key_file);
+    warnIfReadableByOthers(c.session.key_file, "session.key_file");
+    if (!keys.ok()) {
+      return absl::Status(keys.status().code(),
+                          strCat(config_file, ": session.key_file: ", messageOf(keys.status())));
+    }
+    rt->sessions = std::make_shared<const SessionCodec>(*keys);
+  }
+  if (c.assertion.key_file.empty()) {
+    rt->signer = generatedSigner();
+  } else {
+    warnIfReadableByOthers(c.assertion.key_file, "assertion.key_file");
+    auto signer = JwtSigner::fromPemFile(c.assertion.key_file);
+    if (!signer.ok()) {
+      return absl::Status(signer.status().code(), strCat(config_file, ": assertion.key_file: ",
+                                                         messageOf(signer.status())));
+    }
+    rt->signer = std::move(*signer);
+  }
+  if (!c.unauthorized_page.empty()) {
+    auto page = readPage(c.unauthorized_page);
+    if (!page.ok()) {
+      return absl::Status(page.status().code(), strCat(config_file, ": ", messageOf(page.status())));
+    }
+    rt->unauthorized_page = std::move(*page);
   }
   if (!(*cfg)->broker.empty()) {
     // The channel connects lazily: a broker that is down now only costs handles, not sign-ins.

@@ -1,5 +1,6 @@
 // Everything a request needs that a reload may replace: the config, the authenticator built
-// from its keytab, and the resolved upstream endpoints. A request takes one snapshot at its
+// from its keytab, the resolved upstream endpoints, the session keys, the assertion signing
+// key and the 401 page. A request takes one snapshot at its
 // start and uses it to the end, so a reload never changes a request half-way.
 //
 //   auto rt = buildRuntime(file);            // StatusOr; validates everything
@@ -15,8 +16,10 @@
 
 #include "absl/status/statusor.h"
 #include "proxy/auth/negotiate_authenticator.h"
+#include "common/jwt_signer.h"
 #include "proxy/broker_client/broker_client.h"
 #include "proxy/config.h"
+#include "proxy/session/session_cookie.h"
 
 namespace gssgate::proxy {
 
@@ -25,6 +28,9 @@ struct Runtime {
   std::shared_ptr<NegotiateAuthenticator> authenticator;
   std::vector<boost::asio::generic::stream_protocol::endpoint> upstream_endpoints;
   std::shared_ptr<BrokerClient> broker;  // null when no broker is configured
+  std::shared_ptr<const SessionCodec> sessions;  // null when session.lifetime is 0
+  std::shared_ptr<const JwtSigner> signer;       // signs X-Gssgate-Assertion
+  std::string unauthorized_page;                 // HTML for browsers' 401; "" = built-in
 };
 
 absl::StatusOr<std::shared_ptr<const Runtime>> buildRuntime(const std::string& config_file);

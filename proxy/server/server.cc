@@ -70,6 +70,7 @@ const std::shared_ptr<const Runtime>& Server::runtime(Worker& worker) {
     worker.runtime_generation = gen;
     worker.pool.setLimits(worker.runtime->config->upstream_max_idle,
                           worker.runtime->config->timeouts.upstream_idle);
+    worker.assertions.clear();
   }
   return worker.runtime;
 }
@@ -181,6 +182,11 @@ net::awaitable<void> Server::adminSession(tcp::socket socket) {
     } else if (target == "/readyz") {
       res.result(ready ? http::status::ok : http::status::service_unavailable);
       res.body() = ready ? "ready\n" : "not ready\n";
+    } else if (target == "/.well-known/jwks.json") {
+      // The public key(s) backends use to verify X-Gssgate-Assertion.
+      res.set(http::field::content_type, "application/json");
+      res.set(http::field::cache_control, "max-age=60");
+      res.body() = current()->signer->jwks();
     } else if (target == "/metrics") {
       const auto rt = current();
       metrics_.setGssAcceptCalls(rt->authenticator->acceptCalls());

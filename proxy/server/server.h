@@ -22,7 +22,10 @@
 #include <thread>
 #include <vector>
 
+#include "proxy/auth/assertion_cache.h"
+#include "proxy/broker_client/handle_minter.h"
 #include "proxy/server/metrics.h"
+#include "proxy/session/session_revocations.h"
 #include "proxy/server/runtime.h"
 #include "proxy/upstream/upstream_pool.h"
 
@@ -39,6 +42,7 @@ struct Worker {
   std::list<HttpSession*> sessions;
   boost::asio::io_context ctx{1};
   UpstreamPool pool;
+  AssertionCache assertions;
   uint64_t runtime_generation = 0;
   std::shared_ptr<const Runtime> runtime;
   std::thread thread;
@@ -59,6 +63,9 @@ class Server {
   bool draining() const { return draining_.load(std::memory_order_acquire); }
   // Runs blocking broker RPCs off the network threads.
   boost::asio::thread_pool& blockingPool() { return blocking_pool_; }
+  // Broker handle keys learned at deposits (kept across reloads).
+  HandleMinter& handleMinter() { return minter_; }
+  SessionRevocations& revocations() { return revocations_; }
 
  private:
   boost::asio::awaitable<void> acceptLoop(boost::asio::ip::tcp::acceptor& acceptor);
@@ -74,6 +81,8 @@ class Server {
   // workers (whose sessions count themselves out of metrics_) before metrics_.
   std::string config_file_;
   Metrics metrics_;
+  HandleMinter minter_;
+  SessionRevocations revocations_;
   std::atomic<bool> draining_{false};
   std::atomic<bool> ready_{false};
   std::atomic<uint64_t> generation_{1};

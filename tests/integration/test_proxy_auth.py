@@ -116,11 +116,18 @@ def test_replayed_token_is_401(proxy, echo_upstream):
     assert len(echo_upstream.requests) == 1
 
 
-def test_raw_ntlm_token_is_401(proxy, echo_upstream):
+def test_raw_ntlm_token_is_403_kerberos_required_not_a_401_loop(proxy, echo_upstream):
     p = proxy()
     r = http_request(p.port, headers={"Authorization": f"Negotiate {NTLM_TYPE1}"})
-    assert_negotiate_challenge(r)
+    assert r.status == 403, r
+    assert r.header("WWW-Authenticate") is None  # another challenge would only loop
+    assert b"Kerberos is required" in r.body
     assert echo_upstream.requests == []
+    # A browser gets a page that says so.
+    r = http_request(p.port, headers={"Authorization": f"Negotiate {NTLM_TYPE1}",
+                                      "Accept": "text/html,*/*"})
+    assert r.status == 403 and r.header("Content-Type").startswith("text/html"), r
+    assert b"Kerberos required" in r.body and b"NTLM" in r.body
 
 
 def test_ticket_for_another_service_is_401(proxy, echo_upstream):
@@ -203,7 +210,7 @@ def test_errors_keep_connection_usable_and_daemon_up(proxy):
     p = proxy()
     for _ in range(3):
         assert http_request(p.port, headers={"Authorization": "Negotiate %%%"}).status == 400
-        assert http_request(p.port, headers={"Authorization": f"Negotiate {NTLM_TYPE1}"}).status == 401
+        assert http_request(p.port, headers={"Authorization": f"Negotiate {NTLM_TYPE1}"}).status == 403
     assert p.alive()
     r = http_request(p.port, headers={"Authorization": "Negotiate " + negotiate_token("bob")})
     assert r.status == 200
