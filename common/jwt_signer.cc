@@ -13,7 +13,7 @@
 #include <array>
 #include <cerrno>
 #include <cstdlib>
-#include <cstring>
+#include <system_error>
 #include <utility>
 
 #include "common/aead.h"
@@ -58,6 +58,8 @@ struct ClearErrorsOnExit {
   ClearErrorsOnExit() = default;
   ClearErrorsOnExit(const ClearErrorsOnExit&) = delete;
   ClearErrorsOnExit& operator=(const ClearErrorsOnExit&) = delete;
+  ClearErrorsOnExit(ClearErrorsOnExit&&) = delete;
+  ClearErrorsOnExit& operator=(ClearErrorsOnExit&&) = delete;
   ~ClearErrorsOnExit() { ERR_clear_error(); }
 };
 
@@ -130,6 +132,39 @@ void appendStringMember(std::string& out, std::string_view name, std::string_vie
   out += JwtSigner::jsonString(value);
 }
 
+std::string_view ktyOf(bool es256) { return es256 ? "EC" : "OKP"; }
+std::string_view crvOf(bool es256) { return es256 ? "P-256" : "Ed25519"; }
+
+std::string publicJwkJson(bool es256, std::string_view x, std::string_view y, std::string_view kid,
+                          std::string_view alg) {
+  std::string jwk = "{";
+  appendStringMember(jwk, "kty", ktyOf(es256));
+  jwk += ',';
+  appendStringMember(jwk, "crv", crvOf(es256));
+  jwk += ',';
+  appendStringMember(jwk, "x", x);
+  if (es256) {
+    jwk += ',';
+    appendStringMember(jwk, "y", y);
+  }
+  jwk += ',';
+  appendStringMember(jwk, "kid", kid);
+  jwk += ',';
+  appendStringMember(jwk, "alg", alg);
+  jwk += R"(,"use":"sig"})";
+  return jwk;
+}
+
+// b64url({"alg":...,"typ":"JWT","kid":...}) + ".": the same for every token, so built once.
+std::string headerSegment(std::string_view alg, std::string_view kid) {
+  std::string header = "{";
+  appendStringMember(header, "alg", alg);
+  header += R"(,"typ":"JWT",)";
+  appendStringMember(header, "kid", kid);
+  header += '}';
+  return base64UrlEncode(header) + ".";
+}
+
 // The public key of `key` as base64url JWK members: x (and y for EC), or an error.
 absl::StatusOr<std::pair<std::string, std::string>> publicCoordinates(EVP_PKEY* key, bool es256) {
   std::string x(kCoordinateBytes, '\0');
@@ -194,8 +229,8 @@ absl::StatusOr<std::unique_ptr<JwtSigner>> JwtSigner::fromPemFile(const std::str
   const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) {
     const int err = errno;
-    const std::string message =
-        strCat(path, ": cannot open the JWT signing key (", std::strerror(err), "); ", kExpected);
+    const std::string message = strCat(path, ": cannot open the JWT signing key (",
+                                       std::generic_category().message(err), "); ", kExpected);
     return err == ENOENT ? absl::NotFoundError(message) : absl::FailedPreconditionError(message);
   }
   // Read one byte past the limit to tell "exactly at the limit" from "too large".
@@ -207,7 +242,8 @@ absl::StatusOr<std::unique_ptr<JwtSigner>> JwtSigner::fromPemFile(const std::str
     if (n < 0) {
       if (errno == EINTR) continue;
       return absl::FailedPreconditionError(strCat(path, ": cannot read the JWT signing key (",
-                                                  std::strerror(errno), "); ", kExpected));
+                                                  std::generic_category().message(errno), "); ",
+                                                  kExpected));
     }
     got += static_cast<size_t>(n);
   }
@@ -215,7 +251,8 @@ absl::StatusOr<std::unique_ptr<JwtSigner>> JwtSigner::fromPemFile(const std::str
     return absl::InvalidArgumentError(
         strCat(path, ": larger than ", kMaxPemBytes, " bytes, not a PEM private key; ", kExpected));
   }
-  return fromPem(std::string_view(pem.str()).substr(0, got), path);
+  const std::string_view text = pem.str();
+  return fromPem(text.substr(0, got), path);
 }
 
 absl::StatusOr<std::unique_ptr<JwtSigner>> JwtSigner::fromPem(std::string_view pem,
@@ -282,36 +319,14 @@ absl::StatusOr<std::unique_ptr<JwtSigner>> JwtSigner::fromKey(PkeyPtr key, bool 
   return std::make_unique<JwtSigner>(Private(), std::move(key), es256, xy->first, xy->second);
 }
 
-JwtSigner::JwtSigner(Private /*unused*/, PkeyPtr key, bool es256, std::string_view x,
+JwtSigner::JwtSigner(Private /*passkey*/, PkeyPtr key, bool es256, std::string_view x,
                      std::string_view y)
-    : key_(std::move(key)), es256_(es256), alg_(es256 ? "ES256" : "EdDSA") {
-  const std::string_view kty = es256 ? "EC" : "OKP";
-  const std::string_view crv = es256 ? "P-256" : "Ed25519";
-  kid_ = thumbprint(kty, crv, x, y);
-
-  public_jwk_ = "{";
-  appendStringMember(public_jwk_, "kty", kty);
-  public_jwk_ += ',';
-  appendStringMember(public_jwk_, "crv", crv);
-  public_jwk_ += ',';
-  appendStringMember(public_jwk_, "x", x);
-  if (es256) {
-    public_jwk_ += ',';
-    appendStringMember(public_jwk_, "y", y);
-  }
-  public_jwk_ += ',';
-  appendStringMember(public_jwk_, "kid", kid_);
-  public_jwk_ += ',';
-  appendStringMember(public_jwk_, "alg", alg_);
-  public_jwk_ += ",\"use\":\"sig\"}";
-
-  std::string header = "{";
-  appendStringMember(header, "alg", alg_);
-  header += ",\"typ\":\"JWT\",";
-  appendStringMember(header, "kid", kid_);
-  header += '}';
-  header_segment_ = base64UrlEncode(header) + ".";
-}
+    : key_(std::move(key)),
+      es256_(es256),
+      alg_(es256 ? "ES256" : "EdDSA"),
+      kid_(thumbprint(ktyOf(es256), crvOf(es256), x, y)),
+      public_jwk_(publicJwkJson(es256, x, y, kid_, alg_)),
+      header_segment_(headerSegment(alg_, kid_)) {}
 
 std::string JwtSigner::sign(const JwtClaims& claims) const {
   std::string payload = "{";
@@ -345,7 +360,7 @@ std::string JwtSigner::sign(const JwtClaims& claims) const {
   return token;
 }
 
-std::string JwtSigner::jwks() const { return strCat("{\"keys\":[", public_jwk_, "]}"); }
+std::string JwtSigner::jwks() const { return strCat(R"({"keys":[)", public_jwk_, "]}"); }
 
 std::string JwtSigner::thumbprint(std::string_view kty, std::string_view crv, std::string_view x,
                                   std::string_view y) {
@@ -367,8 +382,9 @@ std::string JwtSigner::thumbprint(std::string_view kty, std::string_view crv, st
 std::optional<std::string> JwtSigner::ecdsaDerToJose(std::string_view der, size_t half) {
   ClearErrorsOnExit clear;
   const unsigned char* p = bytes(der);
-  const EcdsaSigPtr sig(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(der.size())));
-  if (!sig || p != bytes(der) + der.size()) return std::nullopt;  // malformed or trailing bytes
+  const EcdsaSigPtr sig(
+      d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(der.size())));  // NOLINT(google-runtime-int)
+  if (!sig || p != bytes(der) + der.size()) return std::nullopt;   // malformed or trailing bytes
   const BIGNUM* r = nullptr;
   const BIGNUM* s = nullptr;
   ECDSA_SIG_get0(sig.get(), &r, &s);

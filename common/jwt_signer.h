@@ -76,7 +76,7 @@ class JwtSigner {
   // A JSON string literal (quotes included) for `s`, escaped as described above.
   static std::string jsonString(std::string_view s);
 
-  static constexpr size_t kMaxPemBytes = 64 * 1024;
+  static constexpr size_t kMaxPemBytes = size_t{64} * 1024;
 
   struct PkeyFree {
     void operator()(EVP_PKEY* k) const;
@@ -91,7 +91,7 @@ class JwtSigner {
  public:
   // Use the factories. `key` is Ed25519 or EC P-256 (`es256` says which); x and y are its
   // public key as base64url JWK members (y empty for Ed25519).
-  JwtSigner(Private, PkeyPtr key, bool es256, std::string_view x, std::string_view y);
+  JwtSigner(Private /*passkey*/, PkeyPtr key, bool es256, std::string_view x, std::string_view y);
 
  private:
   // Checks the key's public half and self-tests it; `origin` names it in errors.

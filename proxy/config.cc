@@ -81,21 +81,17 @@ void readUpstream(ConfigReader& r, UpstreamTarget& out) {
     }
     return;
   }
-  constexpr std::string_view kHttp = "http://";
-  if (text.starts_with("https://")) {
+  const bool https = text.starts_with("https://");
+  if (!https && !text.starts_with("http://")) {
     r.error("upstream",
-            "https:// upstreams are not supported by this version; use http:// "
-            "on a trusted network or unix:/path");
+            strCat("expected http://host:port, https://host:port or unix:/path, got '", text, "'"));
     return;
   }
-  if (!text.starts_with(kHttp)) {
-    r.error("upstream", strCat("expected http://host:port or unix:/path, got '", text, "'"));
-    return;
-  }
-  std::string_view rest = std::string_view(text).substr(kHttp.size());
+  out.https = https;
+  std::string_view rest = std::string_view(text).substr(https ? 8 : 7);
   if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
   if (rest.find('/') != std::string_view::npos) {
-    r.error("upstream", "a path in the upstream URL is not supported; give http://host:port");
+    r.error("upstream", "a path in the upstream URL is not supported; give http(s)://host:port");
     return;
   }
   auto hp = parseHostPort(rest);
@@ -207,11 +203,35 @@ absl::StatusOr<std::shared_ptr<const ProxyConfig>> loadProxyConfig(const std::st
     if (ao.audience.empty()) as.error("audience", "must not be empty");
   }
   cfg->unauthorized_page = r.string("unauthorized_page", "");
-  for (const char* later : {"tls"}) {
-    if (r.has(later)) {
-      r.error(later, "not supported by this version of gssgate-proxy yet; remove the key");
+  if (r.has("tls")) {
+    auto t = r.section("tls");
+    TlsOptions tls;
+    tls.cert_file = t.requiredString("cert_file");
+    tls.key_file = t.requiredString("key_file");
+    tls.tls13_only = t.choice("min_version", "1.2", {"1.2", "1.3"}) == "1.3";
+    cfg->tls = std::move(tls);
+  }
+  {
+    auto b = r.section("basic");
+    cfg->basic.enabled = b.boolean("enabled", false);
+    cfg->basic.realm = b.string("realm", cfg->basic.realm);
+    if (cfg->basic.enabled && !cfg->tls) {
+      b.error("enabled", "Basic sends passwords: it is available only with a tls listener");
     }
-    (void)r.section(later);  // mark as read so it is not also reported as unknown
+    for (char c : cfg->basic.realm) {
+      if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) {
+        b.error("realm", "must not contain quotes, backslashes or control characters");
+        break;
+      }
+    }
+  }
+  {
+    auto ut = r.section("upstream_tls");
+    cfg->upstream_tls.ca_file = ut.string("ca_file", "");
+    cfg->upstream_tls.server_name = ut.string("server_name", "");
+    if (!cfg->upstream.https && r.has("upstream_tls")) {
+      ut.error("ca_file", "upstream_tls applies only to an https:// upstream");
+    }
   }
 
   auto routes = r.sectionList("routes");

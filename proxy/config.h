@@ -29,8 +29,28 @@ struct UpstreamTarget {
   enum class Kind { kTcp, kUnix };
   Kind kind = Kind::kTcp;
   HostPort tcp;           // kind == kTcp
+  bool https = false;     // kind == kTcp: TLS to the upstream, certificate verified
   std::string unix_path;  // kind == kUnix
   std::string original;   // as written in the config
+};
+
+// `tls` on the listener.
+struct TlsOptions {
+  std::string cert_file;  // PEM certificate chain, leaf first
+  std::string key_file;   // PEM private key
+  bool tls13_only = false;  // min_version "1.3"; default TLS 1.2
+};
+
+// `basic`: HTTP Basic checked with the KDC and verified with the keytab (TLS listeners only).
+struct BasicOptions {
+  bool enabled = false;
+  std::string realm = "gssgate";  // the realm="..." shown in the browser's password dialog
+};
+
+// `upstream_tls`, for https:// upstreams.
+struct UpstreamTlsOptions {
+  std::string ca_file;      // PEM CA bundle; empty: the system's trust store
+  std::string server_name;  // name to verify (and SNI); empty: the upstream URL's host
 };
 
 struct Route {
@@ -90,6 +110,9 @@ struct ProxyConfig {
   std::string acceptor;       // empty = any principal in the keytab
   std::string replay_cache;   // empty = MIT default
   std::string broker;         // "unix:/path" of the broker's deposit socket; empty = none
+  std::optional<TlsOptions> tls;  // set: the listener speaks TLS only
+  UpstreamTlsOptions upstream_tls;
+  BasicOptions basic;
   unsigned threads = 0;       // resolved: never 0 after loading
   std::vector<Route> routes;  // sorted: longest prefix first
   HeaderNames headers;

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs every build, test and benchmark dependency of gssgate from Debian 12's packages.
+# Installs every build, test and benchmark dependency of gssgate from Debian 12's packages, and
+# the browser test's npm package (playwright-core, into tests/browser/node_modules; the browser
+# itself is Debian's chromium — nothing downloads a browser build).
 # Idempotent: packages already present are left alone; safe to run again.
 # Usage (as root):  scripts/install-deps.sh            # build + tests
 #                   scripts/install-deps.sh --bench    # + nginx, apache2/mod_auth_gssapi, wrk
@@ -24,12 +26,38 @@ test_pkgs=(
   krb5-kdc krb5-admin-server krb5-user curl procps
   python3 python3-gssapi python3-pytest
   postgresql-15 postgresql-client-15 libpq-dev python3-psycopg2
-  python3-grpcio python3-grpc-tools python3-protobuf python3-cryptography
+  python3-grpcio python3-grpc-tools python3-protobuf python3-cryptography python3-jwt
+  chromium
 )
 bench_pkgs=(nginx-light apache2 libapache2-mod-auth-gssapi wrk)
 
 pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}")
 if [[ $want_bench == 1 ]]; then pkgs+=("${bench_pkgs[@]}"); fi
+# node and npm drive the browser test (tests/browser). Asked for only when the commands are
+# missing: a NodeSource nodejs, where present, bundles npm and conflicts with Debian's npm.
+if ! command -v node >/dev/null 2>&1; then pkgs+=(nodejs); fi
+if ! command -v npm >/dev/null 2>&1; then pkgs+=(npm); fi
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+
+# tests/browser/node_modules from the pinned package-lock.json. npm ci wipes node_modules, so the
+# stamp written inside it afterwards says the tree matches this lockfile; then nothing is run.
+install_browser_node_modules() {
+  local dir="$root/tests/browser"
+  local stamp="$dir/node_modules/.gssgate-lock.sha256"
+  local want
+  want="$(cat "$dir/package.json" "$dir/package-lock.json" | sha256sum | cut -d' ' -f1)"
+  if [[ -f $stamp && "$(cat "$stamp")" == "$want" &&
+        -f $dir/node_modules/playwright-core/package.json ]]; then
+    echo "install-deps: tests/browser/node_modules up to date"
+    return
+  fi
+  echo "install-deps: npm ci in tests/browser"
+  # playwright-core has no install script; both settings make sure no browser is ever fetched.
+  (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --ignore-scripts --no-audit --no-fund \
+     --update-notifier=false --loglevel=error)
+  echo "$want" >"$stamp"
+}
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -39,6 +67,7 @@ for p in "${pkgs[@]}"; do
 done
 if [[ ${#missing[@]} == 0 ]]; then
   echo "install-deps: all ${#pkgs[@]} packages already installed"
+  install_browser_node_modules
   exit 0
 fi
 
@@ -63,4 +92,5 @@ trap '[[ $added_policy == 1 ]] && rm -f "$policy"' EXIT
 
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
+install_browser_node_modules
 echo "install-deps: done"

@@ -140,6 +140,21 @@ void HttpSession::onDrain() {
 }
 
 net::awaitable<void> HttpSession::run() {
+  if (auto rt = server_.runtime(worker_); rt->tls) {
+    // The context is kept for the connection's life: a reload may replace the runtime's.
+    tls_context_ = rt->tls;
+    tls_ = true;
+    stream_.startTls(*tls_context_);
+    stream_.expires_after(rt->config->timeouts.header);
+    auto [ec] = co_await stream_.tls().async_handshake(net::ssl::stream_base::server,
+                                                       as_tuple(use_awaitable));
+    if (ec) {
+      server_.metrics().countTlsHandshakeFailure();
+      log()->debug("{}: TLS handshake failed: {}", client_ip_, ec.message());
+      stream_.close();
+      co_return;
+    }
+  }
   for (bool first = true;; first = false) {
     if (server_.draining()) break;
     idle_ = true;
@@ -201,7 +216,13 @@ net::awaitable<bool> HttpSession::reject(const Runtime& rt, Exchange& ex, http::
                     status != http::status::request_header_fields_too_large;
   http::response<http::string_body> res{status, ex.version};
   res.set(http::field::cache_control, "no-store");
-  if (!challenge.empty()) res.set(http::field::www_authenticate, challenge);
+  if (!challenge.empty()) {
+    res.set(http::field::www_authenticate, challenge);
+    if (rt.basic && challenge == "Negotiate") {
+      res.insert(http::field::www_authenticate,
+                 strCat("Basic realm=\"", cfg.basic.realm, "\", charset=\"UTF-8\""));
+    }
+  }
   if (!ex.set_cookie.empty()) res.set(http::field::set_cookie, ex.set_cookie);
   const bool ntlm = std::string_view(reason) == "ntlm";
   if (ex.html && ex.route != nullptr && (status == http::status::unauthorized || ntlm)) {
@@ -325,6 +346,12 @@ net::awaitable<std::optional<bool>> HttpSession::authenticate(const Runtime& rt,
   }
   ParsedAuthorization parsed =
       parseAuthorization(authorizations.first->value(), cfg.limits.header_bytes);
+  if (parsed.kind == AuthorizationKind::kOtherScheme && rt.basic) {
+    std::string_view value = trimAscii(authorizations.first->value());
+    if (value.size() > 6 && equalsIgnoreCase(value.substr(0, 6), "basic ")) {
+      co_return co_await basicSignIn(rt, ex, value.substr(6));
+    }
+  }
   if (parsed.kind == AuthorizationKind::kOtherScheme) {
     std::string_view value = trimAscii(authorizations.first->value());
     const bool ntlm = equalsIgnoreCase(value.substr(0, 4), "ntlm");
@@ -399,9 +426,6 @@ net::awaitable<std::optional<bool>> HttpSession::authenticate(const Runtime& rt,
   ex.mutual_token = std::move(ar.output_token);
   const int64_t now = unixNow();
   Session session;
-  session.principal = ex.principal;
-  session.local_name = ex.local_name;
-  session.issued_at = now;
   session.expires_at = now + cfg.session.lifetime.count();
   if (ar.lifetime != GSS_C_INDEFINITE) {
     session.expires_at = std::min<int64_t>(session.expires_at, now + ar.lifetime);
@@ -421,11 +445,65 @@ net::awaitable<std::optional<bool>> HttpSession::authenticate(const Runtime& rt,
       }
     }
   }
-  if (rt.sessions && session.expires_at > now) {
-    session.session_id = randomBytes(SessionCodec::kSessionIdBytes);
-    ex.set_cookie = cookieHeader(cfg, rt.sessions->seal(session), session.expires_at - now,
-                                 tls_);
+  startSession(rt, ex, std::move(session), now);
+  co_return std::nullopt;
+}
+
+void HttpSession::startSession(const Runtime& rt, Exchange& ex, Session session, int64_t now) {
+  if (!rt.sessions || session.expires_at <= now) return;
+  session.principal = ex.principal;
+  session.local_name = ex.local_name;
+  session.issued_at = now;
+  session.session_id = randomBytes(SessionCodec::kSessionIdBytes);
+  ex.set_cookie =
+      cookieHeader(*rt.config, rt.sessions->seal(session), session.expires_at - now, tls_);
+}
+
+net::awaitable<std::optional<bool>> HttpSession::basicSignIn(const Runtime& rt, Exchange& ex,
+                                                             std::string_view credentials) {
+  const auto& cfg = *rt.config;
+  if (!tls_) {  // the config allows Basic only with TLS; a reload cannot change this socket
+    co_return co_await reject(rt, ex, http::status::unauthorized, "other_scheme", "Negotiate");
   }
+  // The KDC exchanges block: run them on the blocking pool, like broker calls.
+  std::shared_ptr<const BasicVerifier> basic = rt.basic;
+  std::string copy(credentials);
+  BasicResult br = co_await net::co_spawn(
+      server_.blockingPool(),
+      [&]() -> net::awaitable<BasicResult> { co_return basic->verify(copy); }, use_awaitable);
+  secureWipe(copy);
+  server_.metrics().countAuth(br.outcome == BasicResult::Outcome::kOk ? "basic_ok" : br.reason);
+  switch (br.outcome) {
+    case BasicResult::Outcome::kOk:
+      break;
+    case BasicResult::Outcome::kMalformed:
+      co_return co_await reject(rt, ex, http::status::bad_request, "malformed_basic");
+    case BasicResult::Outcome::kBadCredentials:
+      log()->info("{}: Basic sign-in of {} failed ({}): {}", client_ip_, printable(br.principal),
+                  br.reason, br.detail);
+      co_return co_await reject(rt, ex, http::status::unauthorized, "basic_failed", "Negotiate");
+    case BasicResult::Outcome::kUnavailable:
+      log()->warn("{}: Basic sign-in impossible, KDC unavailable: {}", client_ip_, br.detail);
+      co_return co_await reject(rt, ex, http::status::service_unavailable, "kdc_unreachable");
+    case BasicResult::Outcome::kForbidden:
+      log()->info("{}: {} refused ({}): {}", client_ip_, printable(br.principal), br.reason,
+                  br.detail);
+      co_return co_await reject(rt, ex, http::status::forbidden, "no_local_name");
+  }
+  if (const char* why = accessRefusal(*ex.route, br.principal)) {
+    server_.metrics().countAuth(why);
+    log()->info("{}: {} refused on route {} ({})", client_ip_, printable(br.principal),
+                ex.route->path, why);
+    co_return co_await reject(rt, ex, http::status::forbidden, why);
+  }
+  log()->info("{}: authenticated {} as {} (Basic)", client_ip_, printable(br.principal),
+              printable(br.local_name));
+  ex.principal = std::move(br.principal);
+  ex.local_name = std::move(br.local_name);
+  const int64_t now = unixNow();
+  Session session;
+  session.expires_at = std::min<int64_t>(now + cfg.session.lifetime.count(), br.ticket_end);
+  startSession(rt, ex, std::move(session), now);
   co_return std::nullopt;
 }
 
@@ -586,7 +664,8 @@ net::awaitable<bool> HttpSession::forward(const Runtime& rt, Exchange& ex) {
     boost::system::error_code ec;
     if (!conn) {
       conn = co_await UpstreamPool::connect(stream_.get_executor(), rt.upstream_endpoints,
-                                            cfg.timeouts.upstream_connect, ec);
+                                            cfg.timeouts.upstream_connect, ec,
+                                            rt.upstream_tls.get(), rt.upstream_server_name);
       if (!conn) {
         log()->warn("upstream {}: connect failed: {}", cfg.upstream.original, ec.message());
         co_return co_await reject(

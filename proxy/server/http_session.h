@@ -13,6 +13,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <list>
@@ -23,6 +24,7 @@
 #include <vector>
 
 #include "common/gss_handles.h"
+#include "proxy/server/maybe_tls_stream.h"
 #include "proxy/server/server.h"
 
 namespace gssgate::proxy {
@@ -55,6 +57,11 @@ class HttpSession {
   // kSignedIn: a valid session cookie identified the user (no GSS, no broker call).
   CookieUse useSessionCookie(const Runtime& rt, Exchange& ex, const char*& refusal);
   std::optional<Session> sessionOf(const Runtime& rt, const Exchange& ex, int64_t now);
+  // Sets ex.set_cookie for a new session of ex's identity (no-op when sessions are off).
+  void startSession(const Runtime& rt, Exchange& ex, Session session, int64_t now);
+  // `Authorization: Basic` (only when enabled, only over TLS): KDC + keytab check.
+  boost::asio::awaitable<std::optional<bool>> basicSignIn(const Runtime& rt, Exchange& ex,
+                                                          std::string_view credentials);
   // The logout path: forgets the session, revokes its broker credential, clears the cookie.
   boost::asio::awaitable<bool> logout(const Runtime& rt, Exchange& ex);
   boost::asio::awaitable<bool> forward(const Runtime& rt, Exchange& ex);
@@ -70,7 +77,8 @@ class HttpSession {
   Server& server_;
   Worker& worker_;
   std::list<HttpSession*>::iterator registration_;
-  boost::beast::tcp_stream stream_;
+  std::shared_ptr<boost::asio::ssl::context> tls_context_;  // before stream_: outlives it
+  MaybeTlsStream<boost::beast::tcp_stream> stream_;
   boost::beast::flat_buffer buffer_;
   std::string client_ip_;
   bool tls_ = false;  // the client connection is TLS (cookies get Secure)

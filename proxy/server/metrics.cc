@@ -56,6 +56,10 @@ std::string Metrics::render() const {
                 deposits_ok_.load(std::memory_order_relaxed), "\n");
   out += strCat("gssgate_proxy_broker_deposits_total{outcome=\"failed\"} ",
                 deposits_failed_.load(std::memory_order_relaxed), "\n");
+  out += "# HELP gssgate_proxy_tls_handshake_failures_total Client TLS handshakes that failed.\n";
+  out += "# TYPE gssgate_proxy_tls_handshake_failures_total counter\n";
+  out += strCat("gssgate_proxy_tls_handshake_failures_total ",
+                tls_handshake_failures_.load(std::memory_order_relaxed), "\n");
   return out;
 }
 

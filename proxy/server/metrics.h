@@ -30,6 +30,7 @@ class Metrics {
   void countDeposit(bool ok) {
     (ok ? deposits_ok_ : deposits_failed_).fetch_add(1, std::memory_order_relaxed);
   }
+  void countTlsHandshakeFailure() { tls_handshake_failures_.fetch_add(1, std::memory_order_relaxed); }
   void setGssAcceptCalls(uint64_t n) { gss_accept_calls_.store(n, std::memory_order_relaxed); }
 
   std::string render() const;
@@ -52,6 +53,7 @@ class Metrics {
   std::atomic<uint64_t> gss_accept_calls_{0};
   std::atomic<uint64_t> deposits_ok_{0};
   std::atomic<uint64_t> deposits_failed_{0};
+  std::atomic<uint64_t> tls_handshake_failures_{0};
 };
 
 }  // namespace gssgate::proxy

@@ -12,6 +12,7 @@
 
 #include "common/logging.h"
 #include "common/strings.h"
+#include "proxy/server/tls_context.h"
 
 namespace gssgate::proxy {
 
@@ -113,6 +114,30 @@ absl::StatusOr<std::shared_ptr<const Runtime>> buildRuntime(const std::string& c
       return absl::Status(page.status().code(), strCat(config_file, ": ", messageOf(page.status())));
     }
     rt->unauthorized_page = std::move(*page);
+  }
+  if (c.tls) {
+    auto tls = makeServerTlsContext(*c.tls);
+    if (!tls.ok()) {
+      return absl::Status(tls.status().code(), strCat(config_file, ": ", messageOf(tls.status())));
+    }
+    rt->tls = std::move(*tls);
+  }
+  if (c.basic.enabled) {
+    auto basic = BasicVerifier::create(c.keytab, c.acceptor);
+    if (!basic.ok()) {
+      return absl::Status(basic.status().code(),
+                          strCat(config_file, ": basic: ", messageOf(basic.status())));
+    }
+    rt->basic = std::move(*basic);
+  }
+  if (c.upstream.https) {
+    auto tls = makeUpstreamTlsContext(c.upstream_tls);
+    if (!tls.ok()) {
+      return absl::Status(tls.status().code(), strCat(config_file, ": ", messageOf(tls.status())));
+    }
+    rt->upstream_tls = std::move(*tls);
+    rt->upstream_server_name =
+        c.upstream_tls.server_name.empty() ? c.upstream.tcp.host : c.upstream_tls.server_name;
   }
   if (!(*cfg)->broker.empty()) {
     // The channel connects lazily: a broker that is down now only costs handles, not sign-ins.

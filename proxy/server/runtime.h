@@ -10,11 +10,13 @@
 #pragma once
 
 #include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "proxy/auth/basic_verifier.h"
 #include "proxy/auth/negotiate_authenticator.h"
 #include "common/jwt_signer.h"
 #include "proxy/broker_client/broker_client.h"
@@ -31,6 +33,10 @@ struct Runtime {
   std::shared_ptr<const SessionCodec> sessions;  // null when session.lifetime is 0
   std::shared_ptr<const JwtSigner> signer;       // signs X-Gssgate-Assertion
   std::string unauthorized_page;                 // HTML for browsers' 401; "" = built-in
+  std::shared_ptr<boost::asio::ssl::context> tls;           // listener; null = plain HTTP
+  std::shared_ptr<boost::asio::ssl::context> upstream_tls;  // https:// upstream; else null
+  std::string upstream_server_name;                         // verified name and SNI
+  std::shared_ptr<const BasicVerifier> basic;               // null unless basic.enabled
 };
 
 absl::StatusOr<std::shared_ptr<const Runtime>> buildRuntime(const std::string& config_file);

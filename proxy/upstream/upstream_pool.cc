@@ -4,7 +4,10 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <openssl/ssl.h>
+
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 namespace gssgate::proxy {
@@ -49,16 +52,29 @@ void UpstreamPool::put(const std::string& key, std::unique_ptr<UpstreamStream> c
 
 net::awaitable<std::unique_ptr<UpstreamStream>> UpstreamPool::connect(
     net::any_io_executor ex, const std::vector<net::generic::stream_protocol::endpoint>& endpoints,
-    std::chrono::milliseconds timeout, boost::system::error_code& ec) {
+    std::chrono::milliseconds timeout, boost::system::error_code& ec, net::ssl::context* tls,
+    const std::string& server_name) {
   ec = net::error::host_not_found;
   for (const auto& ep : endpoints) {
     auto stream = std::make_unique<UpstreamStream>(ex);
     stream->expires_after(timeout);
-    auto [err] = co_await stream->async_connect(ep, net::as_tuple(net::use_awaitable));
+    auto [err] = co_await stream->lowest().async_connect(ep, net::as_tuple(net::use_awaitable));
     if (!err) {
       if (ep.protocol().family() == AF_INET || ep.protocol().family() == AF_INET6) {
         int one = 1;
         ::setsockopt(stream->socket().native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+      }
+      if (tls != nullptr) {
+        stream->startTls(*tls);
+        SSL* ssl = stream->tls().native_handle();
+        SSL_set_tlsext_host_name(ssl, server_name.c_str());
+        stream->tls().set_verify_callback(net::ssl::host_name_verification(server_name));
+        auto [herr] = co_await stream->tls().async_handshake(net::ssl::stream_base::client,
+                                                             net::as_tuple(net::use_awaitable));
+        if (herr) {
+          ec = herr;
+          continue;  // a certificate or handshake failure: try the next address, then fail
+        }
       }
       ec = {};
       co_return stream;

@@ -12,6 +12,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/beast/core/basic_stream.hpp>
 #include <chrono>
 #include <deque>
@@ -19,11 +20,14 @@
 #include <string>
 #include <vector>
 
+#include "proxy/server/maybe_tls_stream.h"
+
 namespace gssgate::proxy {
 
-using UpstreamStream =
+using UpstreamSocketStream =
     boost::beast::basic_stream<boost::asio::generic::stream_protocol, boost::asio::any_io_executor,
                                boost::beast::unlimited_rate_policy>;
+using UpstreamStream = MaybeTlsStream<UpstreamSocketStream>;
 
 class UpstreamPool {
  public:
@@ -41,12 +45,14 @@ class UpstreamPool {
   }
   size_t idleCount() const { return idle_.size(); }
 
-  // Connects to the first endpoint that accepts, within `timeout` for each attempt. On failure
-  // `ec` is set (timeout → boost::beast::error::timeout) and nullptr returned.
+  // Connects to the first endpoint that accepts, within `timeout` for each attempt; with `tls`,
+  // then does the TLS handshake verifying the certificate for `server_name` (also sent as
+  // SNI). On failure `ec` is set (timeout → boost::beast::error::timeout) and nullptr returned.
   static boost::asio::awaitable<std::unique_ptr<UpstreamStream>> connect(
       boost::asio::any_io_executor ex,
       const std::vector<boost::asio::generic::stream_protocol::endpoint>& endpoints,
-      std::chrono::milliseconds timeout, boost::system::error_code& ec);
+      std::chrono::milliseconds timeout, boost::system::error_code& ec,
+      boost::asio::ssl::context* tls = nullptr, const std::string& server_name = {});
 
  private:
   struct Idle {

@@ -177,5 +177,92 @@ TEST(PrincipalAllowed, AnyGlobSuffices) {
   EXPECT_FALSE(principalAllowed(r, ""));
 }
 
+// ---------------------------------------------------------------------------- realms, deny
+
+Route restricted(std::vector<std::string> realms, std::vector<std::string> deny = {},
+                 std::vector<std::string> allow = {}) {
+  Route r = route("/", Route::Auth::kNegotiate, std::move(allow));
+  r.realms = std::move(realms);
+  r.deny = std::move(deny);
+  return r;
+}
+
+std::string refusal(const Route& r, std::string_view principal) {
+  const char* why = accessRefusal(r, principal);
+  return why == nullptr ? "granted" : why;
+}
+
+TEST(RealmOf, AfterTheLastUnescapedAt) {
+  EXPECT_EQ(realmOf("alice@EXAMPLE.COM"), "EXAMPLE.COM");
+  EXPECT_EQ(realmOf("HTTP/web.example.com@EXAMPLE.COM"), "EXAMPLE.COM");
+  EXPECT_EQ(realmOf("a@b@EXAMPLE.COM"), "EXAMPLE.COM");
+  EXPECT_EQ(realmOf("@EXAMPLE.COM"), "EXAMPLE.COM");
+  EXPECT_EQ(realmOf("alice@"), "");
+  EXPECT_EQ(realmOf("alice"), "");
+  EXPECT_EQ(realmOf(""), "");
+}
+
+TEST(RealmOf, EscapedAtIsPartOfTheName) {
+  // krb5 unparses an '@' inside a component as "\@".
+  EXPECT_EQ(realmOf(R"(user\@EVIL.ORG@EXAMPLE.COM)"), "EXAMPLE.COM");
+  EXPECT_EQ(realmOf(R"(user\@EVIL.ORG)"), "");                      // no realm at all
+  EXPECT_EQ(realmOf(R"(user@EXAMPLE.COM\@EVIL.ORG)"), R"(EXAMPLE.COM\@EVIL.ORG)");
+  // An escaped backslash does not escape the '@' after it.
+  EXPECT_EQ(realmOf(R"(user\\@EXAMPLE.COM)"), "EXAMPLE.COM");
+  EXPECT_EQ(realmOf(R"(user\\\@EVIL.ORG)"), "");
+  EXPECT_EQ(realmOf(R"(user\\\\@R)"), "R");
+  EXPECT_EQ(realmOf(R"(\@R)"), "");
+}
+
+TEST(AccessRefusal, NoRestrictionsGrantsEveryone) {
+  const Route r = route("/");
+  EXPECT_EQ(refusal(r, "alice@EXAMPLE.COM"), "granted");
+  EXPECT_EQ(refusal(r, "x@ANY"), "granted");
+}
+
+TEST(AccessRefusal, RealmsAreExactAndCaseSensitive) {
+  const Route r = restricted({"EXAMPLE.COM", "PARTNER.ORG"});
+  EXPECT_EQ(refusal(r, "alice@EXAMPLE.COM"), "granted");
+  EXPECT_EQ(refusal(r, "bob@PARTNER.ORG"), "granted");
+  EXPECT_EQ(refusal(r, "alice@example.com"), "realm_not_allowed");
+  EXPECT_EQ(refusal(r, "alice@SUB.EXAMPLE.COM"), "realm_not_allowed");
+  EXPECT_EQ(refusal(r, "alice@EXAMPLE.COM.EVIL"), "realm_not_allowed");
+  EXPECT_EQ(refusal(r, "alice"), "realm_not_allowed");
+  EXPECT_EQ(refusal(r, "alice@"), "realm_not_allowed");
+  EXPECT_EQ(refusal(r, ""), "realm_not_allowed");
+}
+
+TEST(AccessRefusal, EscapedAtCannotSmuggleARealm) {
+  const Route evil_only = restricted({"EVIL.ORG"});
+  EXPECT_EQ(refusal(evil_only, R"(user\@EVIL.ORG@EXAMPLE.COM)"), "realm_not_allowed");
+  EXPECT_EQ(refusal(evil_only, R"(user\@EVIL.ORG)"), "realm_not_allowed");
+  const Route example = restricted({"EXAMPLE.COM"});
+  EXPECT_EQ(refusal(example, R"(user\@EVIL.ORG@EXAMPLE.COM)"), "granted");
+  EXPECT_EQ(refusal(example, R"(user@EXAMPLE.COM\@EVIL.ORG)"), "realm_not_allowed");
+}
+
+TEST(AccessRefusal, DenyBeatsAllow) {
+  const Route r = restricted({}, {"bob@*", "svc-*@EXAMPLE.COM"}, {"*@EXAMPLE.COM"});
+  EXPECT_EQ(refusal(r, "alice@EXAMPLE.COM"), "granted");
+  EXPECT_EQ(refusal(r, "bob@EXAMPLE.COM"), "denied");
+  EXPECT_EQ(refusal(r, "svc-backup@EXAMPLE.COM"), "denied");
+  EXPECT_EQ(refusal(r, "carol@OTHER.ORG"), "not_allowed");
+  EXPECT_EQ(refusal(r, "bob@OTHER.ORG"), "denied");  // deny is checked before allow
+  // deny alone: everyone else is let in.
+  const Route deny_only = restricted({}, {"mallory@EXAMPLE.COM"});
+  EXPECT_EQ(refusal(deny_only, "mallory@EXAMPLE.COM"), "denied");
+  EXPECT_EQ(refusal(deny_only, "mallory@EXAMPLE.COMX"), "granted");
+  EXPECT_EQ(refusal(deny_only, "alice@EXAMPLE.COM"), "granted");
+}
+
+TEST(AccessRefusal, RealmIsCheckedFirst) {
+  const Route r = restricted({"EXAMPLE.COM"}, {"bob@*"}, {"alice@*"});
+  EXPECT_EQ(refusal(r, "alice@EXAMPLE.COM"), "granted");
+  EXPECT_EQ(refusal(r, "alice@OTHER.ORG"), "realm_not_allowed");
+  EXPECT_EQ(refusal(r, "bob@OTHER.ORG"), "realm_not_allowed");
+  EXPECT_EQ(refusal(r, "bob@EXAMPLE.COM"), "denied");
+  EXPECT_EQ(refusal(r, "carol@EXAMPLE.COM"), "not_allowed");
+}
+
 }  // namespace
 }  // namespace gssgate::proxy
