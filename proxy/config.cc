@@ -177,6 +177,8 @@ absl::StatusOr<std::shared_ptr<const ProxyConfig>> loadProxyConfig(const std::st
     auto life = se.duration("lifetime", so.lifetime);
     if (life.count() < 0 || life > std::chrono::hours(24 * 30)) {
       se.error("lifetime", "expected 0 (no session cookie) up to 30d");
+    } else if (life.count() % 1000 != 0) {
+      se.error("lifetime", "expected whole seconds (0 turns the session cookie off)");
     }
     so.lifetime = std::chrono::duration_cast<std::chrono::seconds>(life);
     so.cookie_name = se.string("cookie_name", so.cookie_name);
@@ -198,6 +200,8 @@ absl::StatusOr<std::shared_ptr<const ProxyConfig>> loadProxyConfig(const std::st
     auto life = as.duration("lifetime", ao.lifetime);
     if (life < std::chrono::seconds(1) || life > std::chrono::seconds(60)) {
       as.error("lifetime", "expected 1s up to 60s (an assertion is meant to be short-lived)");
+    } else if (life.count() % 1000 != 0) {
+      as.error("lifetime", "expected whole seconds");
     }
     ao.lifetime = std::chrono::duration_cast<std::chrono::seconds>(life);
     if (ao.audience.empty()) as.error("audience", "must not be empty");

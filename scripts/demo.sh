@@ -78,8 +78,14 @@ curl -s -o /dev/null -D - "http://localhost:$port/" | sed -n '1p;/WWW-Authentica
 
 step "7. alice: kinit, then curl --negotiate --delegation always"
 echo alice-password | kinit -f alice >/dev/null
-curl -s --negotiate -u : --delegation always "http://localhost:$port/" -H 'X-Remote-User: mallory' | show
+curl -s --negotiate -u : --delegation always -c "$work/alice.cookies" "http://localhost:$port/" \
+  -H 'X-Remote-User: mallory' | show
 echo "  (the forged X-Remote-User: mallory was stripped by the proxy)"
+
+step "7b. alice again with only her session cookie (ticket destroyed): no GSS call, no deposit"
+kdestroy -A
+curl -s -b "$work/alice.cookies" "http://localhost:$port/" | show
+curl -s "http://127.0.0.1:$admin/metrics" | grep -E '^gssgate_proxy_(gss_accept_calls_total|auth_total\{reason="session"\})' | sed 's/^/    /'
 
 step "8. bob, the same way"
 echo bob-password | kinit -f bob >/dev/null

@@ -10,13 +10,21 @@ namespace gssgate::proxy {
 void HandleMinter::remember(uint32_t key_id, const SecretString& key, int64_t ttl_seconds) {
   if (key.size() != Aead::kKeyBytes || ttl_seconds <= 0) return;
   std::unique_lock lock(mu_);
+  const uint64_t seq = ++sequence_;
   auto it = keys_.find(key_id);
   if (it != keys_.end()) {
     it->second.ttl = ttl_seconds;
+    it->second.last_remembered = seq;
     return;
   }
-  if (keys_.size() >= kMaxKeys) keys_.erase(keys_.begin());
-  keys_.emplace(key_id, Entry{HandleCodec(key_id, key.str()), ttl_seconds});
+  if (keys_.size() >= kMaxKeys) {
+    // Key ids are random: drop the key the broker handed over longest ago, not the lowest id
+    // (which could be the broker's current key).
+    keys_.erase(std::min_element(keys_.begin(), keys_.end(), [](const auto& a, const auto& b) {
+      return a.second.last_remembered < b.second.last_remembered;
+    }));
+  }
+  keys_.emplace(key_id, Entry{HandleCodec(key_id, key.str()), ttl_seconds, seq});
 }
 
 bool HandleMinter::knows(uint32_t key_id) const {

@@ -37,10 +37,12 @@ class HandleMinter {
   struct Entry {
     HandleCodec codec;
     int64_t ttl;
+    uint64_t last_remembered;  // sequence number: when full, the stalest key goes first
   };
   static constexpr size_t kMaxKeys = 16;  // a broker that restarts often must not grow this
-  mutable std::shared_mutex mu_;
+  mutable std::shared_mutex mu_;          // guards keys_ and sequence_
   std::map<uint32_t, Entry> keys_;
+  uint64_t sequence_ = 0;
 };
 
 }  // namespace gssgate::proxy

@@ -289,16 +289,16 @@ net::awaitable<bool> HttpSession::handleRequest(const Runtime& rt, size_t header
   if (!target) co_return co_await reject(rt, ex, http::status::bad_request, "bad_target");
   ex.target = std::move(*target);
   ex.route = matchRoute(cfg.routes, routePathOf(ex.target));
-  if (ex.route == nullptr) {
-    co_return co_await reject(rt, ex, http::status::not_found, "no_route");
-  }
-
   if (auto accept = req.find(http::field::accept); accept != req.end()) {
     ex.html = wantsHtml(accept->value());
   }
+  // The logout path works whether or not a route covers it.
   if (rt.sessions && !cfg.session.logout_path.empty() &&
       pathOf(ex.target) == cfg.session.logout_path) {
     co_return co_await logout(rt, ex);
+  }
+  if (ex.route == nullptr) {
+    co_return co_await reject(rt, ex, http::status::not_found, "no_route");
   }
   if (ex.route->auth == Route::Auth::kNegotiate) {
     if (auto done = co_await authenticate(rt, ex); done) co_return *done;
@@ -511,11 +511,13 @@ std::optional<Session> HttpSession::sessionOf(const Runtime& rt, const Exchange&
                                               int64_t now) {
   const auto& cfg = *rt.config;
   const auto& req = ex.parser->get();
+  // Every cookie of that name counts: a stale one (another path or a parent domain) may come
+  // first, and must not hide a valid one.
   for (auto [it, end] = req.equal_range(http::field::cookie); it != end; ++it) {
-    auto value = findCookie(it->value(), cfg.session.cookie_name);
-    if (!value) continue;
-    auto session = rt.sessions->open(*value, now);
-    if (session && !server_.revocations().revoked(session->session_id)) return session;
+    for (std::string_view value : findCookies(it->value(), cfg.session.cookie_name)) {
+      auto session = rt.sessions->open(value, now);
+      if (session && !server_.revocations().revoked(session->session_id)) return session;
+    }
   }
   return std::nullopt;
 }
@@ -550,6 +552,13 @@ HttpSession::CookieUse HttpSession::useSessionCookie(const Runtime& rt, Exchange
 net::awaitable<bool> HttpSession::logout(const Runtime& rt, Exchange& ex) {
   const auto& cfg = *rt.config;
   const int64_t now = unixNow();
+  // Another site must not be able to sign the user out with a link (the Lax cookie goes
+  // along on top-level navigation): browsers say where a request came from.
+  if (auto site = ex.parser->get().find("Sec-Fetch-Site"); site != ex.parser->get().end() &&
+                                                           equalsIgnoreCase(site->value(),
+                                                                            "cross-site")) {
+    co_return co_await reject(rt, ex, http::status::forbidden, "cross_site_logout");
+  }
   if (auto session = sessionOf(rt, ex, now)) {
     server_.revocations().revoke(session->session_id, session->expires_at, now);
     log()->info("{}: {} signed out", client_ip_, printable(session->principal));

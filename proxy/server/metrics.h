@@ -43,7 +43,7 @@ class Metrics {
        "mechanism_not_allowed", "replay", "bad_token", "no_local_name", "unsafe_principal",
        "not_allowed", "denied", "realm_not_allowed", "continue", "session_stale", "basic_ok",
        "bad_password", "unknown_user", "password_expired", "verify_failed", "kdc_unreachable",
-       "other"});
+       "logout", "other"});
   std::array<std::atomic<uint64_t>, 600> responses_{};
   std::array<std::atomic<uint64_t>, kAuthReasons.size()> auth_{};
   std::atomic<int64_t> connections_active_{0};

@@ -182,6 +182,16 @@ std::optional<Session> SessionCodec::open(std::string_view value, int64_t now) c
   return s;
 }
 
+std::vector<std::string_view> findCookies(std::string_view header, std::string_view name) {
+  std::vector<std::string_view> out;
+  while (auto value = findCookie(header, name)) {
+    out.push_back(*value);
+    // Continue after this value (it points into `header`).
+    header = header.substr(static_cast<size_t>(value->data() + value->size() - header.data()));
+  }
+  return out;
+}
+
 std::optional<std::string_view> findCookie(std::string_view header, std::string_view name) {
   while (!header.empty()) {
     auto semi = header.find(';');

@@ -83,6 +83,8 @@ class SessionCodec {
 // Cookie header helpers (RFC 6265 §4.2: "name=value; name2=value2").
 // The value of cookie `name` in one Cookie header value, if present (first occurrence).
 std::optional<std::string_view> findCookie(std::string_view header, std::string_view name);
+// Every value of cookie `name` in one Cookie header value, in order.
+std::vector<std::string_view> findCookies(std::string_view header, std::string_view name);
 // `header` without any `name=...` pair; "" when nothing else is left.
 std::string removeCookie(std::string_view header, std::string_view name);
 

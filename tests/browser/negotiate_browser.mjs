@@ -8,6 +8,8 @@
 //    "allowlist": "localhost",                  --auth-server-allowlist; "" or null: none
 //    "delegate": false,                         Local State auth.negotiate_delegate_whitelist
 //    "ignoreHttpsErrors": false,
+//    "followMs": 0,                             after each load, wait up to this long for the
+//                                               page to navigate on by itself (meta refresh)
 //    "timeoutMs": 30000,                        per navigation, and for the launch
 //    "profileParent": "/tmp"}                   where the throw-away profile dir is made
 // Output: ONE JSON object on stdout:
@@ -20,7 +22,9 @@
 //                                header, or null), "connection"}],  this navigation on the wire
 //                 "authorizationRequests": n,        exchanges that carried Authorization
 //                 "negotiate": [{"spn", "client", "target", "delegated", "mutual", "error"}],
-//                 "subrequests": [{"url", "exchanges", "negotiate"}]}, ...],   e.g. /favicon.ico
+//                 "subrequests": [{"url", "exchanges", "negotiate"}],   e.g. /favicon.ico
+//                 "navigations": [{"url", "status", "error"}]}, ...],  main-frame navigations
+//                                    the page started by itself after loading (followMs > 0)
 //    "cookies": [{"name", "valueLength", "domain", "path", "expires", "httpOnly", "secure",
 //                 "sameSite"}]}
 //
@@ -59,12 +63,12 @@ function readInput() {
     throw new Error('input must be a JSON object');
   }
   const known = ['urls', 'allowlist', 'delegate', 'ignoreHttpsErrors', 'timeoutMs',
-                 'profileParent'];
+                 'profileParent', 'followMs'];
   for (const k of Object.keys(input)) {
     if (!known.includes(k)) throw new Error(`unknown input key '${k}'`);
   }
   const {urls, allowlist = 'localhost', delegate = false, ignoreHttpsErrors = false,
-         timeoutMs = 30000, profileParent = os.tmpdir()} = input;
+         timeoutMs = 30000, profileParent = os.tmpdir(), followMs = 0} = input;
   if (!Array.isArray(urls) || urls.length === 0 ||
       !urls.every((u) => typeof u === 'string' && /^https?:\/\/[^/]/.test(u))) {
     throw new Error('urls must be a non-empty list of http(s) URLs');
@@ -78,11 +82,14 @@ function readInput() {
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
     throw new Error('timeoutMs must be a positive integer');
   }
+  if (!Number.isInteger(followMs) || followMs < 0) {
+    throw new Error('followMs must be a non-negative integer');
+  }
   if (typeof profileParent !== 'string' || !fs.existsSync(profileParent)) {
     throw new Error(`profileParent ${JSON.stringify(profileParent)} does not exist`);
   }
   return {urls: urls.map((u) => new URL(u).href), allowlist: allowlist || '', delegate,
-          ignoreHttpsErrors, timeoutMs, profileParent};
+          ignoreHttpsErrors, timeoutMs, profileParent, followMs};
 }
 
 // Local State is read once at start-up. Without net.received_http_auth_negotiate_headers a fresh
@@ -269,31 +276,100 @@ function attachWire(results, wire) {
 }
 
 // ---------------------------------------------------------------------------------- browser
-async function visit(page, url, timeoutMs) {
+// Main-frame navigation requests from now on, each {url, status, error} once it ended; the
+// first one is the visit's own (page.goto), later ones the page started itself.
+function watchNavigations(page) {
+  const navs = [];
+  const byRequest = new Map();
+  const mine = (req) => req.isNavigationRequest() && req.frame() === page.mainFrame();
+  const onRequest = (req) => {
+    if (!mine(req) || req.redirectedFrom()) return;  // a redirect continues its navigation
+    const n = {url: req.url(), status: null, error: null, done: false};
+    byRequest.set(req, n);
+    navs.push(n);
+  };
+  const navOf = (req) => {
+    let r = req;
+    while (r.redirectedFrom()) r = r.redirectedFrom();
+    return byRequest.get(r);
+  };
+  const onFinished = async (req) => {
+    const n = navOf(req);
+    if (!n || req.redirectedTo()) return;
+    const res = await req.response().catch(() => null);
+    n.status = res ? res.status() : null;
+    n.done = true;
+  };
+  const onFailed = (req) => {
+    const n = navOf(req);
+    if (!n) return;
+    n.error = req.failure()?.errorText ?? 'failed';
+    n.done = true;
+  };
+  page.on('request', onRequest);
+  page.on('requestfinished', onFinished);
+  page.on('requestfailed', onFailed);
+  return {
+    navs,
+    stop() {
+      page.off('request', onRequest);
+      page.off('requestfinished', onFinished);
+      page.off('requestfailed', onFailed);
+    },
+  };
+}
+
+async function visit(page, url, timeoutMs, followMs) {
   const result = {url, status: null, error: null, finalUrl: null, body: '', bodyTruncated: false,
                   responseHeaders: {}, exchanges: [], authorizationRequests: 0, negotiate: [],
-                  subrequests: []};
+                  subrequests: [], navigations: []};
   let response = null;
+  const watch = watchNavigations(page);
+  // Bodies are fetched as soon as each main-frame response arrives: once a meta refresh has
+  // replaced the document, DevTools no longer has the old one's body.
+  const bodies = new Map();
+  const onResponse = (res) => {
+    if (res.request().isNavigationRequest() && res.frame() === page.mainFrame()) {
+      bodies.set(res.request(), res.text().catch(() => null));
+    }
+  };
+  page.on('response', onResponse);
   try {
     response = await page.goto(url, {waitUntil: 'load', timeout: timeoutMs});
   } catch (e) {
     const m = /net::ERR_[A-Z0-9_]+/.exec(e.message);
-    if (!m) throw e;  // a timeout or a crash is the harness's failure, not a result
+    if (!m) {
+      watch.stop();
+      page.off('response', onResponse);
+      throw e;  // a timeout or a crash is the harness's failure, not a result
+    }
     result.error = m[0];
   }
   if (response) {
     result.status = response.status();
     result.finalUrl = response.url();
     result.responseHeaders = await response.allHeaders();
-    let text = '';
-    try {
-      text = await response.text();
-    } catch {
-      text = '';  // no body (e.g. a redirect that was followed)
+    let text = await (bodies.get(response.request()) ?? Promise.resolve(null));
+    if (text === null) {
+      try {
+        text = await response.text();
+      } catch {
+        text = '';  // no body (e.g. a redirect that was followed)
+      }
     }
     result.bodyTruncated = text.length > BODY_LIMIT;
     result.body = text.slice(0, BODY_LIMIT);
   }
+  // A meta refresh (or script) may navigate on after the load: wait for such a navigation to
+  // end, or for followMs.
+  const until = performance.now() + followMs;
+  while (performance.now() < until && !(watch.navs.length > 1 && watch.navs.at(-1).done)) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  watch.stop();
+  page.off('response', onResponse);
+  result.navigations = watch.navs.slice(1).map(({url: u, status, error}) => ({url: u, status,
+                                                                            error}));
   return result;
 }
 
@@ -362,7 +438,7 @@ async function run(opts) {
     const results = [];
     for (const url of opts.urls) {
       const t = performance.now();
-      results.push(await visit(page, url, opts.timeoutMs));
+      results.push(await visit(page, url, opts.timeoutMs, opts.followMs));
       timingsMs.visits.push(ms(t));
     }
     const cookies = await context.cookies();

@@ -19,6 +19,9 @@ Chunked request bodies are decoded here (not by http.server); Content-Length bod
 Library use:
     srv = EchoUpstream(port=0)            # or EchoUpstream(unix_path="/tmp/x.sock")
     srv.start(); srv.port; srv.url; srv.requests (list of the JSON dicts); srv.stop()
+    EchoUpstream(tls_context=ctx)         # HTTPS (ctx: a server ssl.SSLContext); srv.url is
+                                          # https://...; srv.tls_errors lists failed handshakes
+                                          # (ssl error text), srv.sni_names the SNI each sent
 CLI:
     /usr/bin/python3 echo_upstream.py [--port N | --unix PATH]   # prints "PORT" when ready
 """
@@ -33,6 +36,7 @@ import os
 import signal
 import socket
 import socketserver
+import ssl
 import sys
 import threading
 import time
@@ -248,12 +252,35 @@ class _State:
         self.inflight = 0
         self.slow_started = threading.Event()
         self.verbose = verbose
+        self.tls_context: ssl.SSLContext | None = None
+        self.tls_errors: list[str] = []
+        self.sni_names: list[str | None] = []
+
+    def finish_request(self, request, client_address):
+        # TLS: the handshake runs here, in the connection's own thread (not in accept()), so
+        # a client that stalls or fails it never blocks the others.
+        if isinstance(request, ssl.SSLSocket):
+            request.settimeout(10)
+            try:
+                request.do_handshake()
+            except (OSError, ValueError) as e:
+                with self.lock:
+                    self.tls_errors.append(str(e))
+                return
+        super().finish_request(request, client_address)
 
 
 class ThreadingTCPEcho(_State, socketserver.ThreadingMixIn, socketserver.TCPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
+
+    def get_request(self):
+        sock, addr = super().get_request()
+        if self.tls_context is not None:
+            sock = self.tls_context.wrap_socket(sock, server_side=True,
+                                                do_handshake_on_connect=False)
+        return sock, addr
 
 
 class ThreadingUnixEcho(_State, socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
@@ -265,7 +292,9 @@ class EchoUpstream:
     """The echo server in a background thread of this process."""
 
     def __init__(self, port: int = 0, host: str = "127.0.0.1", unix_path: str | None = None,
-                 verbose: bool = False):
+                 verbose: bool = False, tls_context: ssl.SSLContext | None = None):
+        """`tls_context` (TCP only): serve HTTPS with it; its sni_callback is replaced by one
+        that records the SNI of every handshake in `sni_names`."""
         if unix_path:
             unix_path = str(unix_path)
             if os.path.exists(unix_path):
@@ -276,13 +305,38 @@ class EchoUpstream:
             self.server = ThreadingTCPEcho((host, port), EchoHandler)
             self.port = self.server.server_address[1]
         self.server._init_state(verbose)
+        if tls_context is not None:
+            if unix_path:
+                raise ValueError("tls_context needs a TCP listener")
+            state = self.server
+
+            def record_sni(_sslobj, name, _ctx):
+                with state.lock:
+                    state.sni_names.append(name)
+                return None
+
+            tls_context.sni_callback = record_sni
+            self.server.tls_context = tls_context
         self.host = host
         self.unix_path = unix_path
         self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
-        return f"unix:{self.unix_path}" if self.unix_path else f"http://{self.host}:{self.port}"
+        if self.unix_path:
+            return f"unix:{self.unix_path}"
+        scheme = "https" if self.server.tls_context is not None else "http"
+        return f"{scheme}://{self.host}:{self.port}"
+
+    @property
+    def tls_errors(self) -> list[str]:
+        with self.server.lock:
+            return list(self.server.tls_errors)
+
+    @property
+    def sni_names(self) -> list[str | None]:
+        with self.server.lock:
+            return list(self.server.sni_names)
 
     @property
     def requests(self) -> list[dict]:

@@ -310,7 +310,7 @@ def test_cookie_and_assertion_expire(proxy):
     _, attrs = session_cookie(r)
     assert 1 <= int(attrs["max-age"]) <= 2, attrs
     token = assertion_of(r)
-    key = jwt.PyJWK(jwks_of(p)["keys"][0])
+    key = jwt.PyJWK(jwks_of(p)["keys"][0]).key
     claims = jwt.decode(token, key, algorithms=["EdDSA"], audience="gssgate", leeway=5)
     assert claims["exp"] - claims["iat"] == 1, claims
     assert with_cookie(p, value).status == 200  # still inside its lifetime
@@ -546,6 +546,39 @@ def test_logout_clears_and_revokes_the_session(proxy, echo_upstream):
     assert p.alive()
 
 
+def test_logout_works_without_a_route_covering_its_path(proxy):
+    p = proxy(session={"lifetime": "10m"}, routes=[{"path": "/app", "auth": "negotiate"}])
+    r, cookie = sign_in(p, "alice", path="/app")
+    assert r.status == 200 and cookie
+    r = with_cookie(p, cookie, path="/.gssgate/logout")
+    assert r.status == 200, r
+    assert_challenge(with_cookie(p, cookie, path="/app"))
+
+
+def test_cross_site_logout_is_refused_and_the_session_stays(proxy):
+    """A link on another site must not sign the user out (the Lax cookie rides along)."""
+    p = proxy(session={"lifetime": "10m"})
+    r, cookie = sign_in(p, "alice")
+    assert r.status == 200 and cookie
+    r = with_cookie(p, cookie, path="/.gssgate/logout", headers={"Sec-Fetch-Site": "cross-site"})
+    assert r.status == 403, r
+    assert "Set-Cookie" not in {k for k, _ in r.headers}
+    assert with_cookie(p, cookie).status == 200
+    # Same-origin logout works.
+    r = with_cookie(p, cookie, path="/.gssgate/logout", headers={"Sec-Fetch-Site": "same-origin"})
+    assert r.status == 200
+    assert_challenge(with_cookie(p, cookie))
+    assert metrics(p).get('gssgate_proxy_auth_total{reason="logout"}') == 1
+
+
+def test_stale_cookie_of_the_same_name_does_not_hide_a_valid_one(proxy):
+    p = proxy(session={"lifetime": "10m"})
+    r, cookie = sign_in(p, "alice")
+    assert r.status == 200 and cookie
+    r = http_request(p.port, headers={"Cookie": f"{COOKIE}=stale-garbage; other=1; {COOKIE}={cookie}"})
+    assert r.status == 200, r
+
+
 def test_custom_cookie_name_and_logout_path(proxy, echo_upstream):
     p = proxy(session={"lifetime": "10m", "cookie_name": "app_sso", "logout_path": "/bye"})
     r = http_request(p.port, headers={"Authorization": "Negotiate " + negotiate_token("alice")})
@@ -623,6 +656,29 @@ def test_cookie_without_delegation_carries_no_handle(broker_factory, proxy):
     r = with_cookie(p, cookie)
     assert r.status == 200 and upstream_header_values(r, "X-Gssgate-Credential") == []
     assert deposits(b) == []
+
+
+def test_cookie_with_a_credential_after_a_restart_signs_in_again(broker_factory, proxy, tmp_path):
+    """The broker's handle key lives only in the proxy's memory: after a restart a cookie that
+    names a credential is not served without one (session_stale); Negotiate deposits anew."""
+    b = broker_factory()
+    keys = write_private(tmp_path / "session.keys", key_line() + "\n")
+    cfg = {"broker": b.deposit, "session": {"lifetime": "10m", "key_file": str(keys)}}
+    p1 = proxy(_name="cred1", **cfg)
+    r, with_cred = sign_in(p1, "alice", delegate=True)
+    assert r.status == 200 and with_cred and upstream_header_values(r, "X-Gssgate-Credential")
+    r, without = sign_in(p1, "bob", delegate=False)
+    assert r.status == 200 and without
+    p1.terminate_and_check()
+    p2 = proxy(_name="cred2", **cfg)
+    assert_challenge(with_cookie(p2, with_cred))
+    assert auth_count(metrics(p2), "session_stale") == 1
+    assert with_cookie(p2, without).status == 200  # no credential: nothing is lost
+    r, fresh = sign_in(p2, "alice", delegate=True)
+    assert r.status == 200 and fresh and upstream_header_values(r, "X-Gssgate-Credential")
+    r = with_cookie(p2, fresh)
+    assert r.status == 200 and upstream_header_values(r, "X-Gssgate-Credential")
+    assert len(deposits(b)) == 2
 
 
 # ------------------------------------------------------------------------------- deny / realms

@@ -205,7 +205,7 @@ TEST(RealmOf, AfterTheLastUnescapedAt) {
 TEST(RealmOf, EscapedAtIsPartOfTheName) {
   // krb5 unparses an '@' inside a component as "\@".
   EXPECT_EQ(realmOf(R"(user\@EVIL.ORG@EXAMPLE.COM)"), "EXAMPLE.COM");
-  EXPECT_EQ(realmOf(R"(user\@EVIL.ORG)"), "");                      // no realm at all
+  EXPECT_EQ(realmOf(R"(user\@EVIL.ORG)"), "");  // no realm at all
   EXPECT_EQ(realmOf(R"(user@EXAMPLE.COM\@EVIL.ORG)"), R"(EXAMPLE.COM\@EVIL.ORG)");
   // An escaped backslash does not escape the '@' after it.
   EXPECT_EQ(realmOf(R"(user\\@EXAMPLE.COM)"), "EXAMPLE.COM");

@@ -87,6 +87,18 @@ TEST(Metrics, EveryAuthReasonTheSessionUsesHasItsOwnSeries) {
   EXPECT_THAT(m.render(), HasSubstr("gssgate_proxy_auth_total{reason=\"other\"} 0\n"));
 }
 
+TEST(Metrics, SessionAndRouteRuleReasonsHaveTheirOwnSeries) {
+  // Issue 4: cookie sign-ins, stale cookies and the deny/realm rules are told apart.
+  Metrics m;
+  for (const char* reason : {"session", "session_stale", "denied", "realm_not_allowed"}) {
+    m.countAuth(reason);
+    EXPECT_THAT(m.render(),
+                HasSubstr(std::string("gssgate_proxy_auth_total{reason=\"") + reason + "\"} 1\n"))
+        << reason;
+  }
+  EXPECT_THAT(m.render(), HasSubstr("gssgate_proxy_auth_total{reason=\"other\"} 0\n"));
+}
+
 TEST(Metrics, ActiveConnectionsGaugeGoesUpAndDown) {
   Metrics m;
   m.connectionOpened();

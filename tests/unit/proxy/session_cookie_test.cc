@@ -183,8 +183,8 @@ TEST(SessionCodec, GarbageIsRejected) {
   for (std::string bad :
        {std::string(), std::string("x"), std::string("!!!!"), std::string("a=b"),
         std::string("\"\""), std::string(200, 'A'), std::string(64, '\0'),
-        std::string(SessionCodec::kMaxCookieChars + 4, 'A'),
-        base64UrlEncode(randomBytes(60)), base64UrlEncode(std::string(60, '\0'))}) {
+        std::string(SessionCodec::kMaxCookieChars + 4, 'A'), base64UrlEncode(randomBytes(60)),
+        base64UrlEncode(std::string(60, '\0'))}) {
     EXPECT_FALSE(codec.open(bad, kNow).has_value()) << bad.size();
   }
 }
@@ -229,7 +229,8 @@ std::string craft(const std::string& key_b64, const std::string& plain) {
 
 std::string be(uint64_t v, unsigned bytes) {
   std::string out;
-  for (unsigned i = 0; i < bytes; ++i) out += static_cast<char>((v >> (8 * (bytes - 1 - i))) & 0xff);
+  for (unsigned i = 0; i < bytes; ++i)
+    out += static_cast<char>((v >> (8 * (bytes - 1 - i))) & 0xff);
   return out;
 }
 
@@ -256,8 +257,8 @@ TEST(SessionCodec, MalformedPlaintextUnderAGenuineKeyIsRejected) {
   SessionCodec codec(keys(k));
   EXPECT_FALSE(codec.open(craft(k, plain(2, "bob@R", "bob")), kNow).has_value());  // version
   EXPECT_FALSE(codec.open(craft(k, plain(0, "bob@R", "bob")), kNow).has_value());
-  EXPECT_FALSE(codec.open(craft(k, plain(1, "", "bob")), kNow).has_value());      // no principal
-  EXPECT_FALSE(codec.open(craft(k, plain(1, "bob@R", "")), kNow).has_value());    // no local name
+  EXPECT_FALSE(codec.open(craft(k, plain(1, "", "bob")), kNow).has_value());    // no principal
+  EXPECT_FALSE(codec.open(craft(k, plain(1, "bob@R", "")), kNow).has_value());  // no local name
   EXPECT_FALSE(codec.open(craft(k, plain(1, "bob@R", "bob", "x")), kNow).has_value());  // trailer
   const std::string good = plain(1, "bob@R", "bob");
   for (size_t n = 0; n < good.size(); ++n) {  // every truncated plaintext
@@ -274,8 +275,8 @@ TEST(SessionCodec, MalformedPlaintextUnderAGenuineKeyIsRejected) {
 
 TEST(SessionKeys, RotationOldCookiesStillOpenNewCookiesUseTheNewKey) {
   const std::string oldk = keyLine(), newk = keyLine();
-  SessionCodec before(keys(oldk + "\n"));                  // only the old key
-  SessionCodec during(keys(newk + "\n" + oldk + "\n"));   // new first, old kept
+  SessionCodec before(keys(oldk + "\n"));                // only the old key
+  SessionCodec during(keys(newk + "\n" + oldk + "\n"));  // new first, old kept
   SessionCodec old_first(keys(oldk + "\n" + newk + "\n"));
   const Session s = alice(true);
   // Cookies made before the rotation (or by a replica still sealing with the old key).
@@ -332,7 +333,8 @@ TEST(SessionKeys, WrongLengthNamesTheLine) {
 TEST(SessionKeys, EmptyOrCommentOnlyFileIsRefused) {
   for (const char* text : {"", "\n\n", "# nothing here\n", "   \r\n# x\n"}) {
     SCOPED_TRACE(text);
-    EXPECT_EQ(parseError(text), "session.keys: no key; put one per line, base64 of 32 random bytes");
+    EXPECT_EQ(parseError(text),
+              "session.keys: no key; put one per line, base64 of 32 random bytes");
   }
 }
 
@@ -380,7 +382,8 @@ constexpr std::string_view kName = "gssgate_session";
 
 TEST(FindCookie, FindsTheNamedPairAmongOthers) {
   EXPECT_THAT(findCookie("gssgate_session=abc", kName), Optional(std::string_view("abc")));
-  EXPECT_THAT(findCookie("a=1; gssgate_session=abc; b=2", kName), Optional(std::string_view("abc")));
+  EXPECT_THAT(findCookie("a=1; gssgate_session=abc; b=2", kName),
+              Optional(std::string_view("abc")));
   EXPECT_THAT(findCookie("a=1;gssgate_session=abc;b=2", kName), Optional(std::string_view("abc")));
   EXPECT_THAT(findCookie("  gssgate_session =  abc  ;", kName), Optional(std::string_view("abc")));
   EXPECT_THAT(findCookie("gssgate_session=a=b", kName), Optional(std::string_view("a=b")));
