@@ -234,7 +234,7 @@ absl::StatusOr<std::shared_ptr<const ProxyConfig>> loadProxyConfig(const std::st
     cfg->upstream_tls.ca_file = ut.string("ca_file", "");
     cfg->upstream_tls.server_name = ut.string("server_name", "");
     if (!cfg->upstream.https && r.has("upstream_tls")) {
-      ut.error("ca_file", "upstream_tls applies only to an https:// upstream");
+      r.error("upstream_tls", "applies only to an https:// upstream");
     }
   }
 

@@ -129,8 +129,11 @@ std::optional<BasicResult> parseCredentials(std::string_view text, BasicCredenti
   const std::string_view all = s;
   const std::string_view user = all.substr(0, colon);
   const std::string_view password = all.substr(colon + 1);
-  if (user.empty()) return malformed("empty user name");
-  if (password.empty()) return malformed("empty password");
+  // An empty field is what a person sends by pressing Enter in the browser's dialog: ask
+  // again (401), don't strand them on a 400 page.
+  if (user.empty() || password.empty()) {
+    return reject(Outcome::kBadCredentials, "login_failed", "empty user name or password");
+  }
   if (user.size() > BasicVerifier::kMaxUserBytes) return malformed("user name too long");
   if (password.size() > BasicVerifier::kMaxPasswordBytes) return malformed("password too long");
   if (hasControlBytes(user)) return malformed("control bytes in user name");

@@ -184,6 +184,12 @@ net::awaitable<void> HttpSession::run() {
     bool keep = co_await handleRequest(rt, header_size);
     if (!keep) break;
   }
+  if (tls_) {
+    // close_notify: without it a client cannot tell a body delimited by the close from a
+    // truncated one. Bounded: the peer may never answer with its own close_notify.
+    stream_.expires_after(std::chrono::seconds(1));
+    (void)co_await stream_.tls().async_shutdown(as_tuple(use_awaitable));
+  }
   boost::system::error_code ignored;
   stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
   stream_.close();
@@ -218,7 +224,7 @@ net::awaitable<bool> HttpSession::reject(const Runtime& rt, Exchange& ex, http::
   res.set(http::field::cache_control, "no-store");
   if (!challenge.empty()) {
     res.set(http::field::www_authenticate, challenge);
-    if (rt.basic && challenge == "Negotiate") {
+    if (rt.basic && tls_ && challenge == "Negotiate") {  // never invite a password in clear
       res.insert(http::field::www_authenticate,
                  strCat("Basic realm=\"", cfg.basic.realm, "\", charset=\"UTF-8\""));
     }
@@ -662,7 +668,7 @@ net::awaitable<bool> HttpSession::forward(const Runtime& rt, Exchange& ex) {
 
   if (relay_buf_.empty()) relay_buf_.resize(kRelayBufferBytes);
   char* buf = relay_buf_.data();
-  const std::string& key = cfg.upstream.original;
+  const std::string& key = rt.upstream_pool_key;
 
   std::unique_ptr<UpstreamStream> conn;
   beast::flat_buffer ubuf;

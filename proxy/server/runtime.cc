@@ -6,6 +6,7 @@
 
 #include <sys/stat.h>
 
+#include <atomic>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -129,6 +130,10 @@ absl::StatusOr<std::shared_ptr<const Runtime>> buildRuntime(const std::string& c
                           strCat(config_file, ": basic: ", messageOf(basic.status())));
     }
     rt->basic = std::move(*basic);
+  }
+  {
+    static std::atomic<uint64_t> loads{0};
+    rt->upstream_pool_key = strCat(c.upstream.original, "#", loads.fetch_add(1) + 1);
   }
   if (c.upstream.https) {
     auto tls = makeUpstreamTlsContext(c.upstream_tls);

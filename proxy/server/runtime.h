@@ -36,6 +36,9 @@ struct Runtime {
   std::shared_ptr<boost::asio::ssl::context> tls;           // listener; null = plain HTTP
   std::shared_ptr<boost::asio::ssl::context> upstream_tls;  // https:// upstream; else null
   std::string upstream_server_name;                         // verified name and SNI
+  // Upstream pool key: unique per load, so a reload (new CA, server_name, address) never
+  // reuses a connection set up under the previous configuration.
+  std::string upstream_pool_key;
   std::shared_ptr<const BasicVerifier> basic;               // null unless basic.enabled
 };
 

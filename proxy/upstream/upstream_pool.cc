@@ -7,6 +7,7 @@
 #include <openssl/ssl.h>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -67,7 +68,9 @@ net::awaitable<std::unique_ptr<UpstreamStream>> UpstreamPool::connect(
       if (tls != nullptr) {
         stream->startTls(*tls);
         SSL* ssl = stream->tls().native_handle();
-        SSL_set_tlsext_host_name(ssl, server_name.c_str());
+        boost::system::error_code not_ip;
+        (void)net::ip::make_address(server_name, not_ip);
+        if (not_ip) SSL_set_tlsext_host_name(ssl, server_name.c_str());  // RFC 6066: names only
         stream->tls().set_verify_callback(net::ssl::host_name_verification(server_name));
         auto [herr] = co_await stream->tls().async_handshake(net::ssl::stream_base::client,
                                                              net::as_tuple(net::use_awaitable));

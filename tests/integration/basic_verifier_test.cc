@@ -276,9 +276,6 @@ TEST_F(BasicVerifierTest, MalformedInputIsRejected) {
       {"non-canonical bits", "YWxpY2U6eR=="},
       {"inner space", "YWxp Y2U6eA=="},
       {"no colon", base64Encode("alice")},
-      {"empty user", basic("", pw)},
-      {"empty password", basic("alice", "")},
-      {"both empty", base64Encode(":")},
       {"empty name with realm", basic("@GSSGATE.TEST", pw)},
       {"NUL in user", basic(std::string("ali\0ce", 6), pw)},
       {"newline in user", basic("alice\n", pw)},
@@ -295,6 +292,15 @@ TEST_F(BasicVerifierTest, MalformedInputIsRejected) {
     EXPECT_EQ(r.reason, "malformed") << what;
     EXPECT_EQ(r.local_name, "") << what;
     EXPECT_EQ(r.detail.find(pw), std::string::npos) << what << ": " << r.detail;
+  }
+}
+
+TEST_F(BasicVerifierTest, EmptyFieldsAreAWrongLoginNotMalformed) {
+  // A person pressing Enter in the browser's dialog gets asked again (401), not a 400 page.
+  const std::string pw = TestRealm::password("alice");
+  for (const auto& credentials : {basic("", pw), basic("alice", ""), base64Encode(":")}) {
+    BasicResult r = verifier_->verify(credentials);
+    EXPECT_TRUE(is(r, Outcome::kBadCredentials, "login_failed")) << r.reason << " " << r.detail;
   }
 }
 

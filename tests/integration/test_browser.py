@@ -13,8 +13,13 @@ Playwright cannot see any of this: it gets the first attempt's headers and the f
 `run_browser(urls, ccache, delegate=..., ...)` (a fixture) returns the driver's JSON: per URL the
 status, body, response headers, what went over the wire (`exchanges`: status and the size of the
 Authorization / Cookie header of each attempt; `negotiate`: SPN, principals and delegation flag
-of each GSS context Chromium made) and the context's cookies (values never printed). The fixture
-fails the test if any process of a run (node, Chromium and its helpers) outlives it.
+of each GSS context Chromium made) and the context's cookies (values never printed); with
+`follow_ms` also the navigations a page started by itself (a meta refresh). The fixture fails the
+test if any process of a run (node, Chromium and its helpers) outlives it.
+
+Over TLS (a throw-away certificate from tlstest.py; Chromium is told to ignore that it does not
+know the CA) Chromium signs in with delegation, stores the session cookie as HttpOnly, Secure,
+SameSite=Lax and presents only that cookie on the next page.
 
 Needs /usr/bin/chromium and tests/browser/node_modules (scripts/install-deps.sh installs both).
 """

@@ -2,9 +2,11 @@
 (docs/proxy-contract.md, "HTTP behaviour")."""
 
 import base64
+from pathlib import Path
 
-from proxytest import (assert_clean_error, curl_negotiate, http_request, negotiate_reply_token,
-                       negotiate_start, negotiate_token, upstream_header_values)
+from proxytest import (ProxyProcess, assert_clean_error, base_config, curl_negotiate,
+                       http_request, negotiate_reply_token, negotiate_start, negotiate_token,
+                       proxy_env, upstream_header_values)
 
 NTLM_TYPE1 = "TlRMTVNTUAABAAAAB4IIogAAAAAAAAAAAAAAAAAAAAAGAbEdAAAADw=="
 
@@ -214,3 +216,30 @@ def test_errors_keep_connection_usable_and_daemon_up(proxy):
     assert p.alive()
     r = http_request(p.port, headers={"Authorization": "Negotiate " + negotiate_token("bob")})
     assert r.status == 200
+
+
+def test_auth_to_local_rules_map_principals_to_local_names(realm, echo_upstream, tmp_path):
+    """X-Remote-User comes from krb5's auth_to_local rules in the proxy's krb5.conf."""
+    conf = Path(realm.env()["KRB5_CONFIG"]).read_text()
+    rules = ("auth_to_local = RULE:[2:$1_$2@$0](^dave_admin@GSSGATE\\.TEST$)s/@.*//\n"
+             "        auth_to_local = RULE:[1:$1@$0](^carol@GSSGATE\\.TEST$)s/.*/caroline/\n"
+             "        auth_to_local = DEFAULT")
+    assert "auth_to_local = DEFAULT" in conf
+    mapped = tmp_path / "krb5-mapped.conf"
+    mapped.write_text(conf.replace("auth_to_local = DEFAULT", rules, 1))
+    env = proxy_env(realm, tmp_path)
+    env["KRB5_CONFIG"] = str(mapped)
+    p = ProxyProcess(base_config(realm, echo_upstream.url), tmp_path, env, name="a2l")
+    p.start()
+    try:
+        seen = {}
+        for user in ("alice", "carol", "dave/admin"):
+            r = http_request(p.port, headers={"Authorization": "Negotiate " + negotiate_token(user)})
+            assert r.status == 200, (user, r)
+            seen[user] = upstream_header_values(r, "X-Remote-User")
+            assert upstream_header_values(r, "X-Remote-Principal") == [f"{user}@GSSGATE.TEST"]
+        # DEFAULT for alice; the rules for carol (renamed) and dave/admin (two components, which
+        # DEFAULT refuses: see test_principal_without_local_name_is_403).
+        assert seen == {"alice": ["alice"], "carol": ["caroline"], "dave/admin": ["dave_admin"]}
+    finally:
+        p.terminate_and_check()
