@@ -183,8 +183,8 @@ absl::StatusOr<std::shared_ptr<const ProxyConfig>> loadProxyConfig(const std::st
     so.lifetime = std::chrono::duration_cast<std::chrono::seconds>(life);
     so.cookie_name = se.string("cookie_name", so.cookie_name);
     if (!validCookieName(so.cookie_name)) {
-      se.error("cookie_name", strCat("expected letters, digits, '_' or '-', got '",
-                                     so.cookie_name, "'"));
+      se.error("cookie_name",
+               strCat("expected letters, digits, '_' or '-', got '", so.cookie_name, "'"));
     }
     so.logout_path = se.string("logout_path", so.logout_path);
     if (!so.logout_path.empty() && so.logout_path.front() != '/') {
@@ -255,8 +255,9 @@ absl::StatusOr<std::shared_ptr<const ProxyConfig>> loadProxyConfig(const std::st
     for (auto [key, list] : {std::pair{"allow", &route.allow}, std::pair{"deny", &route.deny},
                              std::pair{"realms", &route.realms}}) {
       if (route.auth == Route::Auth::kNone && !list->empty()) {
-        rr.error(key, "has no effect on a route with auth: none; remove it or use "
-                      "auth: negotiate");
+        rr.error(key,
+                 "has no effect on a route with auth: none; remove it or use "
+                 "auth: negotiate");
       }
       for (const auto& item : *list) {
         if (item.empty()) rr.error(key, "empty entry");
@@ -264,7 +265,8 @@ absl::StatusOr<std::shared_ptr<const ProxyConfig>> loadProxyConfig(const std::st
     }
     if (!route.fallback.empty() && !validFallback(route.fallback)) {
       rr.error("fallback", strCat("expected an http(s):// URL or an absolute path without quotes, "
-                                  "'<', '>' or spaces, got '", route.fallback, "'"));
+                                  "'<', '>' or spaces, got '",
+                                  route.fallback, "'"));
     }
     if (std::any_of(cfg->routes.begin(), cfg->routes.end(),
                     [&](const Route& x) { return x.path == route.path; })) {

@@ -36,8 +36,8 @@ struct UpstreamTarget {
 
 // `tls` on the listener.
 struct TlsOptions {
-  std::string cert_file;  // PEM certificate chain, leaf first
-  std::string key_file;   // PEM private key
+  std::string cert_file;    // PEM certificate chain, leaf first
+  std::string key_file;     // PEM private key
   bool tls13_only = false;  // min_version "1.3"; default TLS 1.2
 };
 
@@ -60,11 +60,11 @@ struct Route {
   std::vector<std::string> allow;   // principal globs; empty = any authenticated principal
   std::vector<std::string> deny;    // principal globs; a match is refused even if allowed
   std::vector<std::string> realms;  // accepted realms (exact); empty = any
-  std::string fallback;  // URL a browser without Kerberos is sent on to; empty = none
+  std::string fallback;             // URL a browser without Kerberos is sent on to; empty = none
 };
 
 struct SessionOptions {
-  std::string key_file;                // empty: a random key per process (see docs)
+  std::string key_file;                 // empty: a random key per process (see docs)
   std::chrono::seconds lifetime{3600};  // 0: no session cookie
   std::string cookie_name = "gssgate_session";
   std::string logout_path = "/.gssgate/logout";
@@ -107,9 +107,9 @@ struct ProxyConfig {
   std::optional<HostPort> admin_listen;
   UpstreamTarget upstream;
   std::string keytab;
-  std::string acceptor;       // empty = any principal in the keytab
-  std::string replay_cache;   // empty = MIT default
-  std::string broker;         // "unix:/path" of the broker's deposit socket; empty = none
+  std::string acceptor;           // empty = any principal in the keytab
+  std::string replay_cache;       // empty = MIT default
+  std::string broker;             // "unix:/path" of the broker's deposit socket; empty = none
   std::optional<TlsOptions> tls;  // set: the listener speaks TLS only
   UpstreamTlsOptions upstream_tls;
   BasicOptions basic;

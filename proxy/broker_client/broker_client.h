@@ -6,8 +6,8 @@
 //   auto d = broker->deposit("alice@EX.COM", tgtBytes);   // blocking; has a deadline
 //   broker->revoke(d->credential_id);                       // at logout
 //
-// Thread-safety: deposit() and revoke() may be called from many threads at once. It blocks, so the proxy
-// calls it from a small dedicated thread pool, never from a network worker thread.
+// Thread-safety: deposit() and revoke() may be called from many threads at once. It blocks, so the
+// proxy calls it from a small dedicated thread pool, never from a network worker thread.
 #pragma once
 
 #include <chrono>

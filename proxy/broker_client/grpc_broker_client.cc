@@ -75,8 +75,8 @@ class GrpcBrokerClient final : public BrokerClient {
   using Stub = gssgate::v1::CredentialDeposit::Stub;
 
   std::shared_ptr<Stub> newStub() {
-    channel_ = grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(),
-                                         channelArguments());
+    channel_ =
+        grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), channelArguments());
     return gssgate::v1::CredentialDeposit::NewStub(channel_);
   }
   std::shared_ptr<Stub> currentStub() {

@@ -31,12 +31,23 @@ std::string htmlEscape(std::string_view text) {
   out.reserve(text.size());
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -51,18 +62,17 @@ std::string unauthorizedPage(const std::string& configured, const Route& route) 
                        "Continue to <a href=\"",
                        url, "\">the sign-in page</a>.</p>\n"));
   }
-  return page(
-      "Kerberos sign-in required", "",
-      "<h1>Kerberos sign-in required</h1>\n"
-      "<p>This site signs you in with your Kerberos (Active Directory) account, and your "
-      "browser did not offer one.</p>\n<ul>\n"
-      "<li>Get a ticket: on Linux or macOS run <code>kinit</code>; on Windows, sign in to "
-      "the domain.</li>\n"
-      "<li>Allow your browser to use it for this site: Chrome/Edge "
-      "<code>AuthServerAllowlist</code> policy (or <code>--auth-server-allowlist</code>), "
-      "Firefox <code>network.negotiate-auth.trusted-uris</code>.</li>\n"
-      "<li>Then reload this page. If it still fails, contact your administrator.</li>\n"
-      "</ul>\n");
+  return page("Kerberos sign-in required", "",
+              "<h1>Kerberos sign-in required</h1>\n"
+              "<p>This site signs you in with your Kerberos (Active Directory) account, and your "
+              "browser did not offer one.</p>\n<ul>\n"
+              "<li>Get a ticket: on Linux or macOS run <code>kinit</code>; on Windows, sign in to "
+              "the domain.</li>\n"
+              "<li>Allow your browser to use it for this site: Chrome/Edge "
+              "<code>AuthServerAllowlist</code> policy (or <code>--auth-server-allowlist</code>), "
+              "Firefox <code>network.negotiate-auth.trusted-uris</code>.</li>\n"
+              "<li>Then reload this page. If it still fails, contact your administrator.</li>\n"
+              "</ul>\n");
 }
 
 std::string kerberosRequiredPage(const Route& route) {

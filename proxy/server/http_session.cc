@@ -233,12 +233,12 @@ net::awaitable<bool> HttpSession::reject(const Runtime& rt, Exchange& ex, http::
   const bool ntlm = std::string_view(reason) == "ntlm";
   if (ex.html && ex.route != nullptr && (status == http::status::unauthorized || ntlm)) {
     res.set(http::field::content_type, "text/html; charset=utf-8");
-    res.body() = ntlm ? kerberosRequiredPage(*ex.route)
-                      : unauthorizedPage(rt.unauthorized_page, *ex.route);
+    res.body() =
+        ntlm ? kerberosRequiredPage(*ex.route) : unauthorizedPage(rt.unauthorized_page, *ex.route);
   } else {
     res.set(http::field::content_type, "text/plain; charset=utf-8");
-    res.body() = ntlm ? "403 Forbidden: Kerberos is required; NTLM is not accepted\n"
-                      : bodyText(status);
+    res.body() =
+        ntlm ? "403 Forbidden: Kerberos is required; NTLM is not accepted\n" : bodyText(status);
   }
   res.keep_alive(keep);
   res.prepare_payload();
@@ -513,8 +513,7 @@ net::awaitable<std::optional<bool>> HttpSession::basicSignIn(const Runtime& rt, 
   co_return std::nullopt;
 }
 
-std::optional<Session> HttpSession::sessionOf(const Runtime& rt, const Exchange& ex,
-                                              int64_t now) {
+std::optional<Session> HttpSession::sessionOf(const Runtime& rt, const Exchange& ex, int64_t now) {
   const auto& cfg = *rt.config;
   const auto& req = ex.parser->get();
   // Every cookie of that name counts: a stale one (another path or a parent domain) may come
@@ -560,9 +559,8 @@ net::awaitable<bool> HttpSession::logout(const Runtime& rt, Exchange& ex) {
   const int64_t now = unixNow();
   // Another site must not be able to sign the user out with a link (the Lax cookie goes
   // along on top-level navigation): browsers say where a request came from.
-  if (auto site = ex.parser->get().find("Sec-Fetch-Site"); site != ex.parser->get().end() &&
-                                                           equalsIgnoreCase(site->value(),
-                                                                            "cross-site")) {
+  if (auto site = ex.parser->get().find("Sec-Fetch-Site");
+      site != ex.parser->get().end() && equalsIgnoreCase(site->value(), "cross-site")) {
     co_return co_await reject(rt, ex, http::status::forbidden, "cross_site_logout");
   }
   if (auto session = sessionOf(rt, ex, now)) {
@@ -573,8 +571,7 @@ net::awaitable<bool> HttpSession::logout(const Runtime& rt, Exchange& ex) {
       const std::string id = base64UrlEncode(session->credential_id);
       auto st = co_await net::co_spawn(
           server_.blockingPool(),
-          [&]() -> net::awaitable<absl::Status> { co_return broker->revoke(id); },
-          use_awaitable);
+          [&]() -> net::awaitable<absl::Status> { co_return broker->revoke(id); }, use_awaitable);
       if (!st.ok()) {
         log()->warn("{}: revoking the credential of {} failed: {}", client_ip_,
                     printable(session->principal), printable(messageOf(st)));

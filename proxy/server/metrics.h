@@ -30,7 +30,9 @@ class Metrics {
   void countDeposit(bool ok) {
     (ok ? deposits_ok_ : deposits_failed_).fetch_add(1, std::memory_order_relaxed);
   }
-  void countTlsHandshakeFailure() { tls_handshake_failures_.fetch_add(1, std::memory_order_relaxed); }
+  void countTlsHandshakeFailure() {
+    tls_handshake_failures_.fetch_add(1, std::memory_order_relaxed);
+  }
   void setGssAcceptCalls(uint64_t n) { gss_accept_calls_.store(n, std::memory_order_relaxed); }
 
   std::string render() const;
@@ -38,12 +40,31 @@ class Metrics {
  private:
   // "session": served from a session cookie; "session_stale": a genuine cookie whose broker
   // key this process no longer has (the user signs in again). "other" must stay last.
-  static constexpr auto kAuthReasons = std::to_array<std::string_view>(
-      {"ok", "session", "no_header", "other_scheme", "malformed_token", "ntlm", "other_mech",
-       "mechanism_not_allowed", "replay", "bad_token", "no_local_name", "unsafe_principal",
-       "not_allowed", "denied", "realm_not_allowed", "continue", "session_stale", "basic_ok",
-       "bad_password", "unknown_user", "password_expired", "verify_failed", "kdc_unreachable",
-       "logout", "other"});
+  static constexpr auto kAuthReasons = std::to_array<std::string_view>({"ok",
+                                                                        "session",
+                                                                        "no_header",
+                                                                        "other_scheme",
+                                                                        "malformed_token",
+                                                                        "ntlm",
+                                                                        "other_mech",
+                                                                        "mechanism_not_allowed",
+                                                                        "replay",
+                                                                        "bad_token",
+                                                                        "no_local_name",
+                                                                        "unsafe_principal",
+                                                                        "not_allowed",
+                                                                        "denied",
+                                                                        "realm_not_allowed",
+                                                                        "continue",
+                                                                        "session_stale",
+                                                                        "basic_ok",
+                                                                        "bad_password",
+                                                                        "unknown_user",
+                                                                        "password_expired",
+                                                                        "verify_failed",
+                                                                        "kdc_unreachable",
+                                                                        "logout",
+                                                                        "other"});
   std::array<std::atomic<uint64_t>, 600> responses_{};
   std::array<std::atomic<uint64_t>, kAuthReasons.size()> auth_{};
   std::atomic<int64_t> connections_active_{0};

@@ -1,12 +1,11 @@
 #include "proxy/server/runtime.h"
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/local/stream_protocol.hpp>
-
 #include <sys/stat.h>
 
 #include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -104,15 +103,17 @@ absl::StatusOr<std::shared_ptr<const Runtime>> buildRuntime(const std::string& c
     warnIfReadableByOthers(c.assertion.key_file, "assertion.key_file");
     auto signer = JwtSigner::fromPemFile(c.assertion.key_file);
     if (!signer.ok()) {
-      return absl::Status(signer.status().code(), strCat(config_file, ": assertion.key_file: ",
-                                                         messageOf(signer.status())));
+      return absl::Status(
+          signer.status().code(),
+          strCat(config_file, ": assertion.key_file: ", messageOf(signer.status())));
     }
     rt->signer = std::move(*signer);
   }
   if (!c.unauthorized_page.empty()) {
     auto page = readPage(c.unauthorized_page);
     if (!page.ok()) {
-      return absl::Status(page.status().code(), strCat(config_file, ": ", messageOf(page.status())));
+      return absl::Status(page.status().code(),
+                          strCat(config_file, ": ", messageOf(page.status())));
     }
     rt->unauthorized_page = std::move(*page);
   }

@@ -16,9 +16,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/jwt_signer.h"
 #include "proxy/auth/basic_verifier.h"
 #include "proxy/auth/negotiate_authenticator.h"
-#include "common/jwt_signer.h"
 #include "proxy/broker_client/broker_client.h"
 #include "proxy/config.h"
 #include "proxy/session/session_cookie.h"
@@ -29,17 +29,17 @@ struct Runtime {
   std::shared_ptr<const ProxyConfig> config;
   std::shared_ptr<NegotiateAuthenticator> authenticator;
   std::vector<boost::asio::generic::stream_protocol::endpoint> upstream_endpoints;
-  std::shared_ptr<BrokerClient> broker;  // null when no broker is configured
-  std::shared_ptr<const SessionCodec> sessions;  // null when session.lifetime is 0
-  std::shared_ptr<const JwtSigner> signer;       // signs X-Gssgate-Assertion
-  std::string unauthorized_page;                 // HTML for browsers' 401; "" = built-in
+  std::shared_ptr<BrokerClient> broker;                     // null when no broker is configured
+  std::shared_ptr<const SessionCodec> sessions;             // null when session.lifetime is 0
+  std::shared_ptr<const JwtSigner> signer;                  // signs X-Gssgate-Assertion
+  std::string unauthorized_page;                            // HTML for browsers' 401; "" = built-in
   std::shared_ptr<boost::asio::ssl::context> tls;           // listener; null = plain HTTP
   std::shared_ptr<boost::asio::ssl::context> upstream_tls;  // https:// upstream; else null
   std::string upstream_server_name;                         // verified name and SNI
   // Upstream pool key: unique per load, so a reload (new CA, server_name, address) never
   // reuses a connection set up under the previous configuration.
   std::string upstream_pool_key;
-  std::shared_ptr<const BasicVerifier> basic;               // null unless basic.enabled
+  std::shared_ptr<const BasicVerifier> basic;  // null unless basic.enabled
 };
 
 absl::StatusOr<std::shared_ptr<const Runtime>> buildRuntime(const std::string& config_file);

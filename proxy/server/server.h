@@ -25,8 +25,8 @@
 #include "proxy/auth/assertion_cache.h"
 #include "proxy/broker_client/handle_minter.h"
 #include "proxy/server/metrics.h"
-#include "proxy/session/session_revocations.h"
 #include "proxy/server/runtime.h"
+#include "proxy/session/session_revocations.h"
 #include "proxy/upstream/upstream_pool.h"
 
 namespace gssgate::proxy {

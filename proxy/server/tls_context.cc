@@ -53,9 +53,8 @@ absl::StatusOr<std::shared_ptr<ssl::context>> makeServerTlsContext(const TlsOpti
   }
   if (SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
     ERR_clear_error();
-    return absl::InvalidArgumentError(strCat("tls.key_file ", opts.key_file,
-                                             " does not match the certificate in ",
-                                             opts.cert_file));
+    return absl::InvalidArgumentError(strCat(
+        "tls.key_file ", opts.key_file, " does not match the certificate in ", opts.cert_file));
   }
   // Sessions are resumed with tickets (stateless); no server-side cache to grow.
   SSL_CTX_set_session_cache_mode(ctx->native_handle(), SSL_SESS_CACHE_OFF);

@@ -78,9 +78,9 @@ absl::StatusOr<std::shared_ptr<const SessionKeys>> SessionKeys::parse(std::strin
     auto key = base64Decode(line);
     if (!key || key->size() != Aead::kKeyBytes) {
       if (key) secureWipe(*key);
-      return absl::InvalidArgumentError(
-          strCat(origin, ":", line_no, ": expected a key: base64 of 32 random bytes (make one with ",
-                 "`openssl rand -base64 32`)"));
+      return absl::InvalidArgumentError(strCat(
+          origin, ":", line_no, ": expected a key: base64 of 32 random bytes (make one with ",
+          "`openssl rand -base64 32`)"));
     }
     const uint32_t id = keyIdOf(*key);
     for (const auto& k : keys->keys_) {

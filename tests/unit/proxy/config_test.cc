@@ -475,7 +475,8 @@ TEST_F(ConfigTest, BadUpstreamForms) {
     const char* message;
   };
   for (const Case& c : {
-           Case{"127.0.0.1:9000", "expected http://host:port, https://host:port or unix:/path, got '127.0.0.1:9000'"},
+           Case{"127.0.0.1:9000",
+                "expected http://host:port, https://host:port or unix:/path, got '127.0.0.1:9000'"},
            Case{"ftp://127.0.0.1:21",
                 "expected http://host:port, https://host:port or unix:/path, got "
                 "'ftp://127.0.0.1:21'"},
