@@ -1,18 +1,22 @@
-// gssgate-loadgen: a closed-loop HTTP/1.1 load generator for benchmarking gssgate-proxy against
-// other proxies, with plain keep-alive GETs or with a fresh SPNEGO token on every request.
+// gssgate-loadgen: an HTTP/1.1 load generator for benchmarking gssgate-proxy against other
+// proxies, with plain keep-alive GETs or with a fresh SPNEGO token on every request.
 //
 //   gssgate-loadgen --url http://127.0.0.1:8080/ --connections 16 --duration 10 --warmup 2
+//   gssgate-loadgen --url http://127.0.0.1:8080/ --connections 16 --rate 5000
 //   KRB5CCNAME=FILE:/tmp/alice.cc gssgate-loadgen --url http://127.0.0.1:8080/ --json
 //       --mode negotiate --spn HTTP@localhost --tokens 100000
 //
-// Closed loop: each connection has exactly one request in flight and sends the next as soon as
-// the response is complete, so the rate is what the server sustains at that concurrency. In
+// Closed loop (default): each connection has exactly one request in flight and sends the next as
+// soon as the response is complete, so the rate is what the server sustains at that concurrency.
+// Open loop (--rate R): request i is due at t0 + i/R; a free connection sends the next due
+// request, and its latency counts from the due time, not the send time, so time spent waiting
+// for a free connection is not hidden (coordinated omission, as wrk2 corrects it). In
 // negotiate mode every token is minted before the clock starts and used exactly once; the run
 // ends when the pool is empty. Every response that is not 2xx and every socket failure is an
 // error, reported by status code or kind. See bench/README.md.
 //
 // Threads: --threads event loops (epoll), connections spread over them; they share only
-// atomics (token cursor, request budget) and the immutable options.
+// atomics (token cursor, request budget, schedule slot) and the immutable options.
 #include <fmt/format.h>
 #include <getopt.h>
 #include <netdb.h>
@@ -21,6 +25,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -33,6 +38,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <functional>
 #include <limits>
@@ -82,6 +88,7 @@ struct Options {
   double warmupS = 1.0;
   double timeoutS = 10.0;  // per request; a slower response is a "timeout" error
   uint64_t requests = 0;   // 0 = run for --duration
+  double rate = 0;         // requests/s over all connections, open loop; 0 = closed loop
   std::string spn;         // default HTTP@<url host>
   uint64_t tokens = 0;
   bool delegate = false;
@@ -99,6 +106,9 @@ constexpr std::string_view kUsage =
     "  --duration S        measured window in seconds (10)\n"
     "  --requests N        stop after N measured requests (with --duration: whichever first)\n"
     "  --warmup S          unmeasured warm-up before the window (1)\n"
+    "  --rate R            open loop: R requests/s in all, on a fixed schedule over the same\n"
+    "                      connections; latency counts from each request's scheduled send time\n"
+    "                      (default: closed loop, each connection as fast as it can)\n"
     "  --timeout S         per-request timeout, counted as an error (10)\n"
     "  --mode plain|negotiate\n"
     "  --spn SERVICE@HOST  negotiate: target name (HTTP@<url host>)\n"
@@ -177,6 +187,10 @@ std::vector<OptionSpec> optionSpecs() {
        }},
       {"requests", true, intOption<uint64_t>(&Options::requests, 1, UINT64_MAX)},
       {"warmup", true, [](Options& o, std::string_view v) { return parseSeconds(v, o.warmupS); }},
+      {"rate", true,
+       [](Options& o, std::string_view v) {
+         return parseNumber(v, o.rate) && std::isfinite(o.rate) && o.rate > 0 && o.rate <= 1e8;
+       }},
       {"timeout", true,
        [](Options& o, std::string_view v) {
          return parseSeconds(v, o.timeoutS) && o.timeoutS > 0;
@@ -273,8 +287,12 @@ struct ThreadStats {
   std::map<std::string, uint64_t> socketErrors;  // kind → count, measured requests
   uint64_t warmupRequests = 0;
   uint64_t connects = 0;
+  uint64_t lateStarts = 0;  // open loop: measured requests sent > kLateStart after their due time
   Clock::time_point lastCompletion{};
 };
+
+// Open loop: a request sent later than this after its due time counts as a late start.
+constexpr Nanos kLateStart = std::chrono::milliseconds(1);
 
 // State shared by all threads for one run. Only the atomics are written during the run.
 struct RunShared {
@@ -283,10 +301,17 @@ struct RunShared {
   std::atomic<uint64_t> nextToken{0};
   std::atomic<uint64_t> measuredIssued{0};
   std::atomic<bool> tokensExhaustedInWarmup{false};
+  std::atomic<uint64_t> nextSlot{0};  // open loop: the first schedule slot not yet taken
+  Clock::time_point scheduleStart{};  // open loop: t0, when slot 0 is due (warm-up included)
   Clock::time_point measureStart{};
   Clock::time_point deadline{};
   sockaddr_storage addr{};
   socklen_t addrLen = 0;
+
+  // Open loop: when request number `slot` is due.
+  Clock::time_point dueTime(uint64_t slot) const {
+    return scheduleStart + Nanos(static_cast<int64_t>(static_cast<double>(slot) * 1e9 / opt->rate));
+  }
 };
 
 // One keep-alive connection with at most one request in flight.
@@ -301,7 +326,8 @@ struct Connection {
   std::string in;  // response bytes not yet consumed
   size_t parsed = 0;
   ResponseParser parser;
-  Clock::time_point started{};
+  Clock::time_point started{};  // latency origin: the send time, or the due time (open loop)
+  Clock::time_point sent{};     // when the request was handed to the socket; for --timeout
   Clock::time_point backoffUntil{};
   bool measured = false;  // the request in flight started inside the measured window
 };
@@ -315,6 +341,7 @@ class EventLoop {
   EventLoop& operator=(EventLoop&&) = delete;
   ~EventLoop() {
     for (Connection& c : conns_) closeFd(c);
+    if (timerFd_ >= 0) ::close(timerFd_);
     if (epfd_ >= 0) ::close(epfd_);
   }
 
@@ -324,6 +351,11 @@ class EventLoop {
     epfd_ = epoll_create1(EPOLL_CLOEXEC);
     if (epfd_ < 0) {
       stats_.socketErrors["epoll"] += conns_.size();
+      return;
+    }
+    const bool openLoop = shared_.opt->rate > 0;
+    if (openLoop && !addTimer()) {
+      stats_.socketErrors["timerfd"] += conns_.size();
       return;
     }
     buildBaseRequest();
@@ -339,6 +371,10 @@ class EventLoop {
       if (now >= nextSweep) {
         sweep(now);
         nextSweep = now + std::chrono::milliseconds(kTickMs);
+      }
+      if (openLoop) {
+        startDue(now);
+        armTimer();
       }
       if (active() == 0) break;
       const int n = epoll_wait(epfd_, events.data(), static_cast<int>(events.size()), kTickMs);
@@ -367,6 +403,55 @@ class EventLoop {
     }));
   }
 
+  // Open loop: a timerfd in the epoll set wakes the loop when the next request is due; epoll's
+  // millisecond timeout is too coarse for requests 200 us apart.
+  bool addTimer() {
+    timerFd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (timerFd_ < 0) return false;
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = kTimerTag;  // NOLINT(cppcoreguidelines-pro-type-union-access)
+    return epoll_ctl(epfd_, EPOLL_CTL_ADD, timerFd_, &ev) == 0;
+  }
+
+  // Sets the timer to the next due time while a connection waits for it; without an idle
+  // connection the next completion picks the due request up instead.
+  void armTimer() {
+    if (idle_.empty()) return;
+    const Clock::time_point due = shared_.dueTime(shared_.nextSlot.load(std::memory_order_relaxed));
+    if (due == timerArmed_) return;
+    // steady_clock is CLOCK_MONOTONIC on Linux (libstdc++ and libc++).
+    const auto ns = std::chrono::duration_cast<Nanos>(due.time_since_epoch()).count();
+    itimerspec spec{};
+    spec.it_value.tv_sec = static_cast<time_t>(ns / 1000000000);
+    spec.it_value.tv_nsec = static_cast<decltype(spec.it_value.tv_nsec)>(ns % 1000000000);
+    if (spec.it_value.tv_sec == 0 && spec.it_value.tv_nsec == 0) spec.it_value.tv_nsec = 1;
+    timerfd_settime(timerFd_, TFD_TIMER_ABSTIME, &spec, nullptr);
+    timerArmed_ = due;
+  }
+
+  // Open loop: hands every request due by `now` to a waiting connection, oldest-idle first so
+  // all connections stay in use, as N clients would.
+  void startDue(Clock::time_point now) {
+    while (!idle_.empty() &&
+           shared_.dueTime(shared_.nextSlot.load(std::memory_order_relaxed)) <= now) {
+      const size_t idx = idle_.front();
+      idle_.pop_front();
+      startRequest(idx, now);  // back to idle_ if another thread took the slot first
+    }
+  }
+
+  // Open loop: takes the next slot of the schedule if it is due by `now`; returns its due time.
+  std::optional<Clock::time_point> claimDue(Clock::time_point now) {
+    uint64_t slot = shared_.nextSlot.load(std::memory_order_relaxed);
+    while (shared_.dueTime(slot) <= now) {
+      if (shared_.nextSlot.compare_exchange_weak(slot, slot + 1, std::memory_order_relaxed)) {
+        return shared_.dueTime(slot);
+      }
+    }
+    return std::nullopt;
+  }
+
   uint64_t tagOf(size_t idx) const {
     return static_cast<uint64_t>(idx) | (static_cast<uint64_t>(conns_[idx].generation) << 32U);
   }
@@ -374,6 +459,12 @@ class EventLoop {
   void dispatch(const epoll_event& ev) {
     // NOLINTNEXTLINE(cppcoreguidelines-pro-type-union-access): epoll_data is a C union
     const uint64_t tag = ev.data.u64;
+    if (tag == kTimerTag) {
+      uint64_t expirations = 0;
+      [[maybe_unused]] const ssize_t n = ::read(timerFd_, &expirations, sizeof expirations);
+      timerArmed_ = {};
+      return;  // the loop starts what is due
+    }
     const size_t idx = tag & 0xffffffffU;
     if (idx >= conns_.size() || conns_[idx].fd < 0 || conns_[idx].generation != tag >> 32U) {
       return;  // the socket this event was for is already closed
@@ -426,7 +517,17 @@ class EventLoop {
     Connection& c = conns_[idx];
     const Options& opt = *shared_.opt;
     if (now >= shared_.deadline) return finish(c);
-    c.measured = now >= shared_.measureStart;
+    Clock::time_point origin = now;
+    if (opt.rate > 0) {
+      const std::optional<Clock::time_point> due = claimDue(now);
+      if (!due) {
+        c.state = Connection::State::kIdle;
+        idle_.push_back(idx);
+        return;
+      }
+      origin = *due;
+    }
+    c.measured = origin >= shared_.measureStart;
     if (c.measured && opt.requests > 0 &&
         shared_.measuredIssued.fetch_add(1, std::memory_order_relaxed) >= opt.requests) {
       return finish(c);
@@ -444,7 +545,9 @@ class EventLoop {
     }
     c.out += "\r\n";
     c.written = 0;
-    c.started = now;
+    c.started = origin;
+    c.sent = now;
+    if (c.measured && now - origin > kLateStart) stats_.lateStarts++;
     c.parser.reset();
     if (c.fd < 0) return connect(idx, now);
     c.state = Connection::State::kWriting;
@@ -491,6 +594,11 @@ class EventLoop {
   void handleEvent(size_t idx, uint32_t events) {
     Connection& c = conns_[idx];
     const Clock::time_point now = Clock::now();
+    if (c.state == Connection::State::kIdle) {
+      // Open loop: a keep-alive connection waiting for its next due request, closed by the
+      // server or sent bytes nobody asked for. Not a request's failure: the next one reconnects.
+      return closeFd(c);
+    }
     if (c.state == Connection::State::kConnecting) {
       int err = 0;
       socklen_t len = sizeof err;
@@ -574,19 +682,24 @@ class EventLoop {
                             c.state == Connection::State::kReading;
       if (c.state == Connection::State::kBackoff && now >= c.backoffUntil) {
         startRequest(i, now);
-      } else if (inFlight && now - c.started > timeout_) {
+      } else if (inFlight && now - c.sent > timeout_) {
         fail(i, "timeout", now);
       }
     }
   }
 
+  static constexpr uint64_t kTimerTag = std::numeric_limits<uint64_t>::max();
+
   RunShared& shared_;
   std::vector<Connection> conns_;
+  std::deque<size_t> idle_;  // open loop: connections waiting for a due request, oldest first
   ThreadStats stats_;
   std::string baseRequest_;
   std::array<char, 16384> readBuf_{};
   Nanos timeout_{};
   int epfd_ = -1;
+  int timerFd_ = -1;
+  Clock::time_point timerArmed_{};  // the due time the timer is set to; {} = not set
 };
 
 // ------------------------------------------------------------------------------ reporting
@@ -630,6 +743,7 @@ struct Report {
   std::map<std::string, uint64_t> socketErrors;
   uint64_t warmupRequests = 0;
   uint64_t connects = 0;
+  uint64_t lateStarts = 0;
   double elapsedS = 0;
   double rps = 0;
   double okRps = 0;
@@ -684,6 +798,10 @@ std::string toJson(const Options& opt, const Report& r) {
     cpu.push_back(fmt::format(R"({{"pid":{},"cpu_us":{}}})", pid,
                               us ? std::to_string(*us) : std::string("null")));
   }
+  std::string schedule;
+  if (opt.rate > 0) {
+    schedule = fmt::format(R"("rate":{:.1f},"late_starts":{},)", opt.rate, r.lateStarts);
+  }
   std::string tokens;
   if (opt.mode == Mode::kNegotiate) {
     tokens = fmt::format(R"("tokens":{{"minted":{},"used":{},"mint_s":{:.3f},"delegate":{}}},)",
@@ -693,12 +811,12 @@ std::string toJson(const Options& opt, const Report& r) {
       R"({{"mode":"{}","url":{},"connections":{},"threads":{},"requests":{},"ok":{},)"
       R"("errors":{},"status":{},"socket_errors":{},"warmup_requests":{},"connects":{},)"
       R"("elapsed_s":{:.3f},"rps":{:.1f},"ok_rps":{:.1f},"latency_us":{{"p50":{},"p90":{},)"
-      R"("p99":{},"p999":{},"max":{},"mean":{:.1f}}},{}"cpu":[{}],"loadgen_cpu_us":{},)"
+      R"("p99":{},"p999":{},"max":{},"mean":{:.1f}}},{}{}"cpu":[{}],"loadgen_cpu_us":{},)"
       R"("stop":{}}})",
       opt.mode == Mode::kPlain ? "plain" : "negotiate", jsonString(opt.url), opt.connections,
       opt.threads, r.requests, r.ok, r.errors, jsonObject(r.status), jsonObject(r.socketErrors),
       r.warmupRequests, r.connects, r.elapsedS, r.rps, r.okRps, r.p50, r.p90, r.p99, r.p999, r.max,
-      r.mean, tokens, join(cpu, ","), r.loadgenCpuUs, jsonString(r.stopReason));
+      r.mean, schedule, tokens, join(cpu, ","), r.loadgenCpuUs, jsonString(r.stopReason));
 }
 
 double perRequest(uint64_t total, uint64_t requests) {
@@ -715,6 +833,12 @@ void printText(const Options& opt, const Report& r) {
   }
   fmt::print("  window:    {:.3f} s after {} warm-up requests; stopped: {}\n", r.elapsedS,
              r.warmupRequests, r.stopReason);
+  if (opt.rate > 0) {
+    fmt::print(
+        "  schedule:  open loop at {:.0f} req/s, latency from the due time; {} late starts"
+        " (sent > 1 ms after due)\n",
+        opt.rate, r.lateStarts);
+  }
   fmt::print("  requests:  {}, 2xx {}, errors {}\n", r.requests, r.ok, r.errors);
   for (const auto& [code, n] : r.status) {
     if (code < 200 || code > 299) fmt::print("    error: HTTP {} x {}\n", code, n);
@@ -761,6 +885,7 @@ std::vector<uint32_t> merge(std::vector<std::unique_ptr<EventLoop>>& loops, Repo
     for (const auto& [kind, n] : st.socketErrors) report.socketErrors[kind] += n;
     report.warmupRequests += st.warmupRequests;
     report.connects += st.connects;
+    report.lateStarts += st.lateStarts;
     lastCompletion = std::max(lastCompletion, st.lastCompletion);
   }
   std::sort(lat.begin(), lat.end());
@@ -829,7 +954,8 @@ int run(const Options& opt) {
   if (!mintPool(opt, tokens, report)) return kExitSetup;
   shared.tokens = &tokens;
 
-  shared.measureStart = Clock::now() + seconds(opt.warmupS);
+  shared.scheduleStart = Clock::now();
+  shared.measureStart = shared.scheduleStart + seconds(opt.warmupS);
   // --requests alone bounds the run by count; with --duration too, the duration is a cap.
   shared.deadline = opt.requests > 0 && !opt.durationSet
                         ? shared.measureStart + std::chrono::hours(24)
