@@ -187,6 +187,7 @@ absl::StatusOr<std::shared_ptr<const ProxyConfig>> loadProxyConfig(const std::st
                strCat("expected letters, digits, '_' or '-', got '", so.cookie_name, "'"));
     }
     so.logout_path = se.string("logout_path", so.logout_path);
+    so.secure_always = se.choice("secure", "auto", {"auto", "always"}) == "always";
     if (!so.logout_path.empty() && so.logout_path.front() != '/') {
       se.error("logout_path", strCat("must start with '/', got '", so.logout_path, "'"));
     }

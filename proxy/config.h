@@ -68,6 +68,7 @@ struct SessionOptions {
   std::chrono::seconds lifetime{3600};  // 0: no session cookie
   std::string cookie_name = "gssgate_session";
   std::string logout_path = "/.gssgate/logout";
+  bool secure_always = false;  // `secure: always`: Secure even on a plain listener (TLS in front)
 };
 
 struct AssertionOptions {

@@ -462,7 +462,7 @@ void HttpSession::startSession(const Runtime& rt, Exchange& ex, Session session,
   session.issued_at = now;
   session.session_id = randomBytes(SessionCodec::kSessionIdBytes);
   ex.set_cookie =
-      cookieHeader(*rt.config, rt.sessions->seal(session), session.expires_at - now, tls_);
+      cookieHeader(*rt.config, rt.sessions->seal(session), session.expires_at - now, secureCookie(rt));
 }
 
 net::awaitable<std::optional<bool>> HttpSession::basicSignIn(const Runtime& rt, Exchange& ex,
@@ -582,8 +582,7 @@ net::awaitable<bool> HttpSession::logout(const Runtime& rt, Exchange& ex) {
   const bool keep = ex.keep_alive && !ex.has_body && !server_.draining();
   http::response<http::string_body> res{http::status::ok, ex.version};
   res.set(http::field::cache_control, "no-store");
-  res.set(http::field::set_cookie, cookieHeader(cfg, "", 0, tls_));
-  res.set("Clear-Site-Data", "\"cookies\"");
+  res.set(http::field::set_cookie, cookieHeader(cfg, "", 0, secureCookie(rt)));
   if (ex.html) {
     res.set(http::field::content_type, "text/html; charset=utf-8");
     res.body() = signedOutPage();

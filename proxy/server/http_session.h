@@ -57,6 +57,9 @@ class HttpSession {
   // kSignedIn: a valid session cookie identified the user (no GSS, no broker call).
   CookieUse useSessionCookie(const Runtime& rt, Exchange& ex, const char*& refusal);
   std::optional<Session> sessionOf(const Runtime& rt, const Exchange& ex, int64_t now);
+  // The cookie gets `Secure` on a TLS connection, or always with session.secure: always (TLS
+  // terminated in front of the proxy).
+  bool secureCookie(const Runtime& rt) const { return tls_ || rt.config->session.secure_always; }
   // Sets ex.set_cookie for a new session of ex's identity (no-op when sessions are off).
   void startSession(const Runtime& rt, Exchange& ex, Session session, int64_t now);
   // `Authorization: Basic` (only when enabled, only over TLS): KDC + keytab check.
