@@ -90,6 +90,39 @@ absl::Status checkKeytab(const std::string& path, const std::string& acceptor) {
   return absl::OkStatus();
 }
 
+// Copies every entry of the FILE keytab into a new MEMORY keytab `memory_name`, returned open
+// (the keys live as long as some handle to it is open: ours, and the acceptor credentials').
+absl::StatusOr<Krb5Keytab> memoryCopy(krb5_context ctx, const std::string& path,
+                                      const std::string& memory_name) {
+  Krb5Keytab file(ctx);
+  const std::string file_name = "FILE:" + path;
+  if (krb5_error_code code = krb5_kt_resolve(ctx, file_name.c_str(), file.out()); code != 0) {
+    return absl::FailedPreconditionError(
+        strCat("keytab '", path, "': ", krb5ErrorMessage(ctx, code)));
+  }
+  Krb5Keytab memory(ctx);
+  if (krb5_error_code code = krb5_kt_resolve(ctx, memory_name.c_str(), memory.out()); code != 0) {
+    return absl::InternalError(strCat("in-memory keytab: ", krb5ErrorMessage(ctx, code)));
+  }
+  krb5_kt_cursor cursor = nullptr;
+  if (krb5_error_code code = krb5_kt_start_seq_get(ctx, file.get(), &cursor); code != 0) {
+    return absl::FailedPreconditionError(
+        strCat("keytab '", path, "': ", krb5ErrorMessage(ctx, code)));
+  }
+  krb5_error_code failed = 0;
+  krb5_keytab_entry entry;
+  while (krb5_kt_next_entry(ctx, file.get(), &entry, &cursor) == 0) {
+    if (failed == 0) failed = krb5_kt_add_entry(ctx, memory.get(), &entry);
+    krb5_free_keytab_entry_contents(ctx, &entry);  // zeroes the key
+  }
+  krb5_kt_end_seq_get(ctx, file.get(), &cursor);
+  if (failed != 0) {
+    return absl::InternalError(
+        strCat("copying keytab '", path, "' into memory: ", krb5ErrorMessage(ctx, failed)));
+  }
+  return memory;
+}
+
 // The principal's local name by the krb5 auth_to_local rules (krb5.conf), as gss_localname.
 absl::StatusOr<std::string> localNameOf(const std::string& principal) {
   krb5_context ctx = threadKrb5Context();
@@ -115,11 +148,24 @@ NegotiateAuthenticator::NegotiateAuthenticator(const ProxyConfig& cfg)
       replay_cache_(cfg.replay_cache),
       generation_(++g_generation) {}
 
+NegotiateAuthenticator::~NegotiateAuthenticator() {
+  if (memory_keytab_ != nullptr) krb5_kt_close(kt_context_->get(), memory_keytab_);
+}
+
 absl::StatusOr<std::shared_ptr<NegotiateAuthenticator>> NegotiateAuthenticator::create(
     const ProxyConfig& cfg) {
   if (auto st = checkKeytab(cfg.keytab, cfg.acceptor); !st.ok()) return st;
   std::shared_ptr<NegotiateAuthenticator> auth(
       new NegotiateAuthenticator(cfg));  // NOLINT: private ctor
+  // The keys are read once, here (and at each reload), into a MEMORY keytab: MIT re-opens
+  // and re-reads a FILE keytab on every accept (~10 syscalls), a MEMORY one is a lookup.
+  auto ctx = Krb5Context::create();
+  if (!ctx.ok()) return ctx.status();
+  auth->kt_context_ = std::make_unique<Krb5Context>(std::move(*ctx));
+  auth->memory_name_ = strCat("MEMORY:gssgate-acceptor-", ::getpid(), "-", auth->generation_);
+  auto memory = memoryCopy(auth->kt_context_->get(), cfg.keytab, auth->memory_name_);
+  if (!memory.ok()) return memory.status();
+  auth->memory_keytab_ = memory->release();
   auto cred = auth->acquire();
   if (!cred.ok()) return cred.status();
   return auth;
@@ -138,8 +184,7 @@ absl::StatusOr<GssCred> NegotiateAuthenticator::acquire() const {
     }
   }
   std::vector<gss_key_value_element_desc> elements;
-  std::string keytab = "FILE:" + keytab_;
-  elements.push_back({"keytab", keytab.c_str()});
+  elements.push_back({"keytab", memory_name_.c_str()});
   if (!replay_cache_.empty()) elements.push_back({"rcache", replay_cache_.c_str()});
   gss_key_value_set_desc store{static_cast<OM_uint32>(elements.size()), elements.data()};
   gss_OID_set_desc mechs{1, &kSpnegoOid};

@@ -19,6 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/gss_handles.h"
+#include "common/krb5_handles.h"
 #include "proxy/config.h"
 
 namespace gssgate::proxy {
@@ -52,6 +53,10 @@ class NegotiateAuthenticator {
   // calls on the same connection; it is emptied on completion and on every failure.
   AuthResult accept(std::string_view token, GssContext& pending);
 
+  ~NegotiateAuthenticator();
+  NegotiateAuthenticator(const NegotiateAuthenticator&) = delete;
+  NegotiateAuthenticator& operator=(const NegotiateAuthenticator&) = delete;
+
   // Number of GSS accept calls made (for tests/metrics: the cookie path must not add to it).
   uint64_t acceptCalls() const { return accept_calls_.load(std::memory_order_relaxed); }
 
@@ -61,6 +66,9 @@ class NegotiateAuthenticator {
   gss_cred_id_t threadCredential(std::string& error);
 
   std::string keytab_;
+  std::unique_ptr<Krb5Context> kt_context_;  // owns memory_keytab_'s handle
+  std::string memory_name_;                  // "MEMORY:gssgate-acceptor-<pid>-<generation>"
+  krb5_keytab memory_keytab_ = nullptr;      // keeps the in-memory copy of keytab_ alive
   std::string acceptor_;
   std::string replay_cache_;
   uint64_t generation_;
