@@ -461,8 +461,8 @@ void HttpSession::startSession(const Runtime& rt, Exchange& ex, Session session,
   session.local_name = ex.local_name;
   session.issued_at = now;
   session.session_id = randomBytes(SessionCodec::kSessionIdBytes);
-  ex.set_cookie =
-      cookieHeader(*rt.config, rt.sessions->seal(session), session.expires_at - now, secureCookie(rt));
+  ex.set_cookie = cookieHeader(*rt.config, rt.sessions->seal(session), session.expires_at - now,
+                               secureCookie(rt));
 }
 
 net::awaitable<std::optional<bool>> HttpSession::basicSignIn(const Runtime& rt, Exchange& ex,
@@ -520,7 +520,14 @@ std::optional<Session> HttpSession::sessionOf(const Runtime& rt, const Exchange&
   // first, and must not hide a valid one.
   for (auto [it, end] = req.equal_range(http::field::cookie); it != end; ++it) {
     for (std::string_view value : findCookies(it->value(), cfg.session.cookie_name)) {
-      auto session = rt.sessions->open(value, now);
+      std::optional<Session> session;
+      const uint64_t codec = rt.sessions->id();
+      if (const Session* cached = worker_.session_cache.find(value, codec, now)) {
+        session = *cached;
+      } else {
+        session = rt.sessions->open(value, now);
+        if (session) worker_.session_cache.put(value, codec, *session);
+      }
       if (session && !server_.revocations().revoked(session->session_id)) return session;
     }
   }

@@ -71,6 +71,7 @@ const std::shared_ptr<const Runtime>& Server::runtime(Worker& worker) {
     worker.pool.setLimits(worker.runtime->config->upstream_max_idle,
                           worker.runtime->config->timeouts.upstream_idle);
     worker.assertions.clear();
+    worker.session_cache.clear();  // the session keys may have changed
   }
   return worker.runtime;
 }

@@ -26,6 +26,7 @@
 #include "proxy/broker_client/handle_minter.h"
 #include "proxy/server/metrics.h"
 #include "proxy/server/runtime.h"
+#include "proxy/session/session_cache.h"
 #include "proxy/session/session_revocations.h"
 #include "proxy/upstream/upstream_pool.h"
 
@@ -43,6 +44,7 @@ struct Worker {
   boost::asio::io_context ctx{1};
   UpstreamPool pool;
   AssertionCache assertions;
+  SessionCache session_cache;
   uint64_t runtime_generation = 0;
   std::shared_ptr<const Runtime> runtime;
   std::thread thread;

@@ -1,5 +1,6 @@
 #include "proxy/session/session_cookie.h"
 
+#include <atomic>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -120,6 +121,11 @@ std::shared_ptr<const SessionKeys> SessionKeys::generated() {
     keys = std::move(k);
   });
   return keys;
+}
+
+uint64_t SessionCodec::nextId() {
+  static std::atomic<uint64_t> next{0};
+  return ++next;
 }
 
 std::string SessionCodec::seal(const Session& s) const {

@@ -69,7 +69,11 @@ class SessionCodec {
   static constexpr size_t kSessionIdBytes = 8;
   static constexpr size_t kCredentialIdBytes = 16;
 
-  explicit SessionCodec(std::shared_ptr<const SessionKeys> keys) : keys_(std::move(keys)) {}
+  explicit SessionCodec(std::shared_ptr<const SessionKeys> keys)
+      : keys_(std::move(keys)), id_(nextId()) {}
+
+  // Unique per codec ever made in this process (caches tag what they decrypted with it).
+  uint64_t id() const { return id_; }
 
   std::string seal(const Session& s) const;
   // The session of a genuine cookie that has not expired (expires_at > now), else nullopt:
@@ -77,7 +81,9 @@ class SessionCodec {
   std::optional<Session> open(std::string_view value, int64_t now) const;
 
  private:
+  static uint64_t nextId();
   std::shared_ptr<const SessionKeys> keys_;
+  uint64_t id_;
 };
 
 // Cookie header helpers (RFC 6265 §4.2: "name=value; name2=value2").

@@ -791,3 +791,27 @@ def test_unauthorized_page_file_replaces_the_built_in_page(proxy, tmp_path):
     r = http_request(p.port, path="/", headers={"Accept": "*/*"})
     assert r.status == 401 and "marker-7f3a" not in r.text
     assert r.header("Content-Type").startswith("text/plain")
+
+
+def test_a_key_removed_by_sighup_stops_its_cookies_at_once(proxy, tmp_path):
+    """Rotation's last step (drop the old key, SIGHUP) ends the old cookies immediately, even
+    ones a worker has already decrypted and cached."""
+    old, new = key_line(), key_line()
+    keys = write_private(tmp_path / "rot.keys", old + "\n")
+    p = proxy(session={"lifetime": "10m", "key_file": str(keys)})
+    r, cookie = sign_in(p, "alice")
+    assert r.status == 200 and cookie
+    for _ in range(4):  # both workers see (and cache) it
+        assert with_cookie(p, cookie).status == 200
+    write_private(keys, new + "\n" + old + "\n")  # step 1: new key first, old still opens
+    start = p.log_size()
+    p.reload()
+    assert p.wait_for_log("configuration reloaded", start=start), p.log_tail()
+    assert with_cookie(p, cookie).status == 200
+    write_private(keys, new + "\n")  # step 2: old key dropped
+    start = p.log_size()
+    p.reload()
+    assert p.wait_for_log("configuration reloaded", start=start), p.log_tail()
+    for _ in range(4):
+        assert_challenge(with_cookie(p, cookie))
+    assert p.alive()
