@@ -419,10 +419,7 @@ net::awaitable<std::optional<bool>> HttpSession::authenticate(const Runtime& rt,
                   ar.detail);
       co_return co_await reject(rt, ex, http::status::forbidden, ar.reason);
   }
-  if (const char* why = accessRefusal(*ex.route, ar.principal)) {
-    server_.metrics().countAuth(why);
-    log()->info("{}: {} refused on route {} ({})", client_ip_, printable(ar.principal),
-                ex.route->path, why);
+  if (const char* why = routeRefusal(ex, ar.principal)) {
     co_return co_await reject(rt, ex, http::status::forbidden, why);
   }
   log()->info("{}: authenticated {} as {}", client_ip_, printable(ar.principal),
@@ -453,6 +450,16 @@ net::awaitable<std::optional<bool>> HttpSession::authenticate(const Runtime& rt,
   }
   startSession(rt, ex, std::move(session), now);
   co_return std::nullopt;
+}
+
+const char* HttpSession::routeRefusal(const Exchange& ex, std::string_view principal) {
+  const char* why = accessRefusal(*ex.route, principal);
+  if (why != nullptr) {
+    server_.metrics().countAuth(why);
+    log()->info("{}: {} refused on route {} ({})", client_ip_, printable(principal), ex.route->path,
+                why);
+  }
+  return why;
 }
 
 void HttpSession::startSession(const Runtime& rt, Exchange& ex, Session session, int64_t now) {
@@ -496,10 +503,7 @@ net::awaitable<std::optional<bool>> HttpSession::basicSignIn(const Runtime& rt, 
                   br.detail);
       co_return co_await reject(rt, ex, http::status::forbidden, "no_local_name");
   }
-  if (const char* why = accessRefusal(*ex.route, br.principal)) {
-    server_.metrics().countAuth(why);
-    log()->info("{}: {} refused on route {} ({})", client_ip_, printable(br.principal),
-                ex.route->path, why);
+  if (const char* why = routeRefusal(ex, br.principal)) {
     co_return co_await reject(rt, ex, http::status::forbidden, why);
   }
   log()->info("{}: authenticated {} as {} (Basic)", client_ip_, printable(br.principal),
@@ -550,12 +554,7 @@ HttpSession::CookieUse HttpSession::useSessionCookie(const Runtime& rt, Exchange
     ex.credential_handle = std::move(*handle);
   }
   server_.metrics().countAuth("session");
-  if ((refusal = accessRefusal(*ex.route, session->principal)) != nullptr) {
-    server_.metrics().countAuth(refusal);
-    log()->info("{}: {} refused on route {} ({})", client_ip_, printable(session->principal),
-                ex.route->path, refusal);
-    return CookieUse::kRefused;
-  }
+  if ((refusal = routeRefusal(ex, session->principal)) != nullptr) return CookieUse::kRefused;
   ex.principal = std::move(session->principal);
   ex.local_name = std::move(session->local_name);
   return CookieUse::kSignedIn;
