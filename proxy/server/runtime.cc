@@ -31,6 +31,11 @@ std::shared_ptr<const JwtSigner> generatedSigner() {
 
 constexpr size_t kMaxPageBytes = 1 << 20;
 
+// An error from building one part of the runtime, with the config file (and key) in front.
+absl::Status inConfig(const std::string& file, std::string_view what, const absl::Status& st) {
+  return absl::Status(st.code(), strCat(file, ": ", what, messageOf(st)));
+}
+
 // Key files should be readable by the proxy's user only; say so (not fatal: a Kubernetes
 // secret volume is 0644 unless defaultMode is set).
 void warnIfReadableByOthers(const std::string& file, const char* key) {
@@ -64,7 +69,7 @@ absl::StatusOr<std::shared_ptr<const Runtime>> buildRuntime(const std::string& c
   rt->config = *cfg;
   auto auth = NegotiateAuthenticator::create(**cfg);
   if (!auth.ok()) {
-    return absl::Status(auth.status().code(), strCat(config_file, ": ", messageOf(auth.status())));
+    return inConfig(config_file, "", auth.status());
   }
   rt->authenticator = *auth;
 
@@ -92,8 +97,7 @@ absl::StatusOr<std::shared_ptr<const Runtime>> buildRuntime(const std::string& c
                                    : SessionKeys::load(c.session.key_file);
     warnIfReadableByOthers(c.session.key_file, "session.key_file");
     if (!keys.ok()) {
-      return absl::Status(keys.status().code(),
-                          strCat(config_file, ": session.key_file: ", messageOf(keys.status())));
+      return inConfig(config_file, "session.key_file: ", keys.status());
     }
     rt->sessions = std::make_shared<const SessionCodec>(*keys);
   }
@@ -103,32 +107,28 @@ absl::StatusOr<std::shared_ptr<const Runtime>> buildRuntime(const std::string& c
     warnIfReadableByOthers(c.assertion.key_file, "assertion.key_file");
     auto signer = JwtSigner::fromPemFile(c.assertion.key_file);
     if (!signer.ok()) {
-      return absl::Status(
-          signer.status().code(),
-          strCat(config_file, ": assertion.key_file: ", messageOf(signer.status())));
+      return inConfig(config_file, "assertion.key_file: ", signer.status());
     }
     rt->signer = std::move(*signer);
   }
   if (!c.unauthorized_page.empty()) {
     auto page = readPage(c.unauthorized_page);
     if (!page.ok()) {
-      return absl::Status(page.status().code(),
-                          strCat(config_file, ": ", messageOf(page.status())));
+      return inConfig(config_file, "", page.status());
     }
     rt->unauthorized_page = std::move(*page);
   }
   if (c.tls) {
     auto tls = makeServerTlsContext(*c.tls);
     if (!tls.ok()) {
-      return absl::Status(tls.status().code(), strCat(config_file, ": ", messageOf(tls.status())));
+      return inConfig(config_file, "", tls.status());
     }
     rt->tls = std::move(*tls);
   }
   if (c.basic.enabled) {
     auto basic = BasicVerifier::create(c.keytab, c.acceptor);
     if (!basic.ok()) {
-      return absl::Status(basic.status().code(),
-                          strCat(config_file, ": basic: ", messageOf(basic.status())));
+      return inConfig(config_file, "basic: ", basic.status());
     }
     rt->basic = std::move(*basic);
   }
@@ -139,7 +139,7 @@ absl::StatusOr<std::shared_ptr<const Runtime>> buildRuntime(const std::string& c
   if (c.upstream.https) {
     auto tls = makeUpstreamTlsContext(c.upstream_tls);
     if (!tls.ok()) {
-      return absl::Status(tls.status().code(), strCat(config_file, ": ", messageOf(tls.status())));
+      return inConfig(config_file, "", tls.status());
     }
     rt->upstream_tls = std::move(*tls);
     rt->upstream_server_name =
