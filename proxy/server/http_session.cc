@@ -192,6 +192,21 @@ net::awaitable<void> HttpSession::run() {
   }
   boost::system::error_code ignored;
   stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
+  if (linger_ && !tls_) {
+    // An error answered before the request body was read: closing now, with the client's
+    // body still arriving, makes the kernel send a RST that can destroy the response before
+    // the client reads it (RFC 9112 §9.6). Discard what the client still sends: at most 4 MiB,
+    // at most 2 s.
+    constexpr size_t kMaxDiscard = 4 << 20;
+    if (relay_buf_.empty()) relay_buf_.resize(kRelayBufferBytes);  // not on the frame
+    stream_.expires_after(std::chrono::seconds(2));  // one deadline for the whole discard
+    for (size_t discarded = 0; discarded < kMaxDiscard;) {
+      auto [ec, n] =
+          co_await stream_.async_read_some(net::buffer(relay_buf_), as_tuple(use_awaitable));
+      if (ec) break;
+      discarded += n;
+    }
+  }
   stream_.close();
 }
 
@@ -220,6 +235,7 @@ net::awaitable<bool> HttpSession::reject(const Runtime& rt, Exchange& ex, http::
   const bool keep = ex.keep_alive && !ex.has_body && !server_.draining() &&
                     status != http::status::bad_request &&
                     status != http::status::request_header_fields_too_large;
+  if (ex.has_body) linger_ = true;  // the body is unread: see run()
   http::response<http::string_body> res{status, ex.version};
   res.set(http::field::cache_control, "no-store");
   if (!challenge.empty()) {

@@ -89,8 +89,9 @@ class HttpSession {
   std::string client_ip_;
   bool tls_ = false;  // the client connection is TLS (cookies get Secure)
   bool idle_ = true;
-  GssContext pending_;  // SPNEGO context awaiting the client's next leg
-  int legs_ = 0;        // legs of the pending context
+  bool linger_ = false;  // an error was answered with the request body unread
+  GssContext pending_;   // SPNEGO context awaiting the client's next leg
+  int legs_ = 0;         // legs of the pending context
   std::vector<char> relay_buf_;
 };
 
