@@ -12,6 +12,7 @@
 #include "common/aead.h"
 #include "common/base64.h"
 #include "common/krb5_thread_context.h"
+#include "common/log_event.h"
 #include "common/logging.h"
 #include "common/strings.h"
 
@@ -103,6 +104,15 @@ void BrokerCore::setConfig(std::shared_ptr<const BrokerConfig> config) {
 absl::StatusOr<DepositResult> BrokerCore::deposit(const PeerCred& peer,
                                                   const std::string& principal,
                                                   const std::string& tgt) {
+  const auto started = std::chrono::steady_clock::now();
+  auto out = depositChecked(peer, principal, tgt);
+  counters_.deposit_seconds.observe(std::chrono::steady_clock::now() - started);
+  return out;
+}
+
+absl::StatusOr<DepositResult> BrokerCore::depositChecked(const PeerCred& peer,
+                                                         const std::string& principal,
+                                                         const std::string& tgt) {
   const auto cfg = config();
   const int64_t now = nowSeconds();
   krb5_context ctx = threadKrb5Context();
@@ -110,8 +120,12 @@ absl::StatusOr<DepositResult> BrokerCore::deposit(const PeerCred& peer,
   auto parsed = parseDeposit(ctx, principal, tgt, now);
   if (!parsed.ok()) {
     counters_.deposits_refused.fetch_add(1, std::memory_order_relaxed);
-    audit()->warn("deposit refused: uid={} pid={} principal={} reason=\"{}\"", peer.uid, peer.pid,
-                  printable(principal), printable(messageOf(parsed.status())));
+    LogEvent("deposit refused")
+        .add("uid", peer.uid)
+        .add("pid", peer.pid)
+        .add("principal", principal)
+        .add("reason", messageOf(parsed.status()))
+        .emit(*audit(), spdlog::level::warn);
     return parsed.status();
   }
   auto cred = std::make_shared<StoredCredential>();
@@ -131,23 +145,45 @@ absl::StatusOr<DepositResult> BrokerCore::deposit(const PeerCred& peer,
   const std::string who = cred->principal;
   if (auto st = store_->put(std::move(cred)); !st.ok()) {
     counters_.deposits_refused.fetch_add(1, std::memory_order_relaxed);
-    audit()->error("deposit failed: uid={} principal={} reason=\"{}\"", peer.uid, printable(who),
-                   printable(messageOf(st)));
+    LogEvent("deposit failed")
+        .add("uid", peer.uid)
+        .add("pid", peer.pid)
+        .add("principal", who)
+        .add("reason", messageOf(st))
+        .emit(*audit(), spdlog::level::err);
     return st;
   }
   counters_.deposits_ok.fetch_add(1, std::memory_order_relaxed);
-  audit()->info("deposit: uid={} pid={} principal={} credential={} expires_in={}s", peer.uid,
-                peer.pid, printable(who), idText(out.credential_id), out.expires_at - now);
+  LogEvent("deposit")
+      .add("uid", peer.uid)
+      .add("pid", peer.pid)
+      .add("principal", who)
+      .add("credential", idText(out.credential_id))
+      .add("expires_in_s", out.expires_at - now)
+      .emit(*audit(), spdlog::level::info);
   return out;
 }
 
 absl::StatusOr<RedeemOutput> BrokerCore::redeem(const PeerCred& peer, const std::string& handle,
                                                 const std::string& service) {
+  const auto started = std::chrono::steady_clock::now();
+  auto out = redeemChecked(peer, handle, service);
+  counters_.redeem_seconds.observe(std::chrono::steady_clock::now() - started);
+  return out;
+}
+
+absl::StatusOr<RedeemOutput> BrokerCore::redeemChecked(const PeerCred& peer,
+                                                       const std::string& handle,
+                                                       const std::string& service) {
   const auto cfg = config();
   const int64_t now = nowSeconds();
   auto refuse = [&](const char* why, absl::Status st) {
-    audit()->warn("redeem refused: uid={} pid={} service={} reason={}", peer.uid, peer.pid,
-                  printable(service), why);
+    LogEvent("redeem refused")
+        .add("uid", peer.uid)
+        .add("pid", peer.pid)
+        .add("service", service)
+        .add("reason", why)
+        .emit(*audit(), spdlog::level::warn);
     return st;
   };
   // Service and policy are checked before the handle, so a caller that policy grants
@@ -160,8 +196,12 @@ absl::StatusOr<RedeemOutput> BrokerCore::redeem(const PeerCred& peer, const std:
   PolicyDecision decision = decide(cfg->policy, peer.uid, *normalized);
   if (!decision.allowed) {
     counters_.redeems_denied.fetch_add(1, std::memory_order_relaxed);
-    audit()->warn("redeem denied: uid={} pid={} service={} reason=policy", peer.uid, peer.pid,
-                  printable(*normalized));
+    LogEvent("redeem denied")
+        .add("uid", peer.uid)
+        .add("pid", peer.pid)
+        .add("service", *normalized)
+        .add("reason", "policy")
+        .emit(*audit(), spdlog::level::warn);
     return absl::PermissionDeniedError(strCat("service ", *normalized, " is not granted to uid ",
                                               peer.uid, " by the broker's policy"));
   }
@@ -180,17 +220,27 @@ absl::StatusOr<RedeemOutput> BrokerCore::redeem(const PeerCred& peer, const std:
   auto out = redeemer.redeem(*cred, *normalized, decision.allow_tgt, now);
   if (!out.ok()) {
     counters_.redeems_failed.fetch_add(1, std::memory_order_relaxed);
-    audit()->warn("redeem failed: uid={} pid={} principal={} service={} reason=\"{}\"", peer.uid,
-                  peer.pid, printable(cred->principal), printable(*normalized),
-                  printable(messageOf(out.status())));
+    LogEvent("redeem failed")
+        .add("uid", peer.uid)
+        .add("pid", peer.pid)
+        .add("principal", cred->principal)
+        .add("service", *normalized)
+        .add("reason", messageOf(out.status()))
+        .emit(*audit(), spdlog::level::warn);
     return out.status();
   }
   cred->redemptions.fetch_add(1, std::memory_order_relaxed);
   counters_.redeems_ok.fetch_add(1, std::memory_order_relaxed);
   if (out->from_cache) counters_.redeems_cached.fetch_add(1, std::memory_order_relaxed);
-  audit()->info("redeem: uid={} pid={} principal={} service={} credential={} tgt={} cached={}",
-                peer.uid, peer.pid, printable(cred->principal), printable(*normalized),
-                idText(cred->id), decision.allow_tgt, out->from_cache);
+  LogEvent("redeem")
+      .add("uid", peer.uid)
+      .add("pid", peer.pid)
+      .add("principal", cred->principal)
+      .add("service", *normalized)
+      .add("credential", idText(cred->id))
+      .add("tgt", decision.allow_tgt)
+      .add("cached", out->from_cache)
+      .emit(*audit(), spdlog::level::info);
   return out;
 }
 
@@ -198,7 +248,11 @@ absl::Status BrokerCore::revoke(const PeerCred& peer, const std::string& handle)
   // An expired handle may still revoke its credential (logout after a long idle).
   auto claims = codec_.open(handle, 0);
   if (!claims) {
-    audit()->warn("revoke refused: uid={} pid={} reason=handle_invalid", peer.uid, peer.pid);
+    LogEvent("revoke refused")
+        .add("uid", peer.uid)
+        .add("pid", peer.pid)
+        .add("reason", "handle_invalid")
+        .emit(*audit(), spdlog::level::warn);
     return absl::OkStatus();
   }
   auto cred = store_->find(claims->credential_id);
@@ -206,8 +260,13 @@ absl::Status BrokerCore::revoke(const PeerCred& peer, const std::string& handle)
     store_->remove(claims->credential_id);
     counters_.revocations.fetch_add(1, std::memory_order_relaxed);
   }
-  audit()->info("revoke: uid={} pid={} principal={} credential={} found={}", peer.uid, peer.pid,
-                printable(claims->principal), idText(claims->credential_id), cred != nullptr);
+  LogEvent("revoke")
+      .add("uid", peer.uid)
+      .add("pid", peer.pid)
+      .add("principal", claims->principal)
+      .add("credential", idText(claims->credential_id))
+      .add("found", cred != nullptr)
+      .emit(*audit(), spdlog::level::info);
   return absl::OkStatus();
 }
 
@@ -216,8 +275,13 @@ absl::Status BrokerCore::revokeCredential(const PeerCred& peer, const std::strin
   if (!cred) return absl::NotFoundError("no such credential");
   store_->remove(credential_id);
   counters_.revocations.fetch_add(1, std::memory_order_relaxed);
-  audit()->info("revoke: uid={} pid={} principal={} credential={} (admin)", peer.uid, peer.pid,
-                printable(cred->principal), idText(credential_id));
+  LogEvent("revoke")
+      .add("uid", peer.uid)
+      .add("pid", peer.pid)
+      .add("principal", cred->principal)
+      .add("credential", idText(credential_id))
+      .add("by", "admin")
+      .emit(*audit(), spdlog::level::info);
   return absl::OkStatus();
 }
 
@@ -225,7 +289,7 @@ size_t BrokerCore::sweep() {
   size_t n = store_->sweep(nowSeconds());
   if (n != 0) {
     counters_.swept.fetch_add(n, std::memory_order_relaxed);
-    audit()->info("sweep: {} expired credential(s) wiped", n);
+    LogEvent("sweep").add("wiped", n).emit(*audit(), spdlog::level::info);
   }
   return n;
 }

@@ -22,6 +22,7 @@
 #include "broker/credentials/credential_store.h"
 #include "broker/credentials/redeemer.h"
 #include "common/handle_codec.h"
+#include "common/prometheus_text.h"
 
 namespace gssgate::broker {
 
@@ -48,9 +49,12 @@ struct DepositResult {
 
 struct BrokerCounters {
   std::atomic<uint64_t> deposits_ok{0}, deposits_refused{0};
+  // redeems_not_found: a handle refused (malformed, forged, expired, revoked, credential gone).
   std::atomic<uint64_t> redeems_ok{0}, redeems_cached{0}, redeems_not_found{0}, redeems_denied{0},
       redeems_failed{0};
   std::atomic<uint64_t> revocations{0}, swept{0};
+  Histogram deposit_seconds = Histogram::latency();
+  Histogram redeem_seconds = Histogram::latency();  // includes the KDC's TGS exchange
 };
 
 class BrokerCore {
@@ -76,6 +80,11 @@ class BrokerCore {
   size_t stored() const { return store_->size(); }
 
  private:
+  absl::StatusOr<DepositResult> depositChecked(const PeerCred& peer, const std::string& principal,
+                                               const std::string& tgt);
+  absl::StatusOr<RedeemOutput> redeemChecked(const PeerCred& peer, const std::string& handle,
+                                             const std::string& service);
+
   mutable std::mutex mu_;  // guards config_
   std::shared_ptr<const BrokerConfig> config_;
   std::unique_ptr<CredentialStore> store_;

@@ -106,6 +106,11 @@ absl::StatusOr<std::shared_ptr<const BrokerConfig>> loadBrokerConfig(const std::
     cfg->policy.push_back(std::move(e));
   }
 
+  if (r.has("admin_listen")) {
+    HostPort admin;
+    readListenAddress(r, "admin_listen", admin, false);
+    if (!admin.host.empty()) cfg->admin_listen = admin;
+  }
   cfg->handle_ttl = seconds(r.duration("handle_ttl", std::chrono::minutes(5)));
   if (cfg->handle_ttl.count() < 1 || cfg->handle_ttl > std::chrono::hours(24)) {
     r.error("handle_ttl", "must be between 1s and 24h");

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/host_port.h"
 #include "common/logging.h"
 
 namespace gssgate::broker {
@@ -33,8 +34,9 @@ struct PolicyEntry {
 
 struct BrokerConfig {
   std::string file;
-  SocketOptions backend;  // `listen`
-  SocketOptions deposit;  // `deposit_listen`
+  SocketOptions backend;                 // `listen`
+  SocketOptions deposit;                 // `deposit_listen`
+  std::optional<HostPort> admin_listen;  // /healthz, /readyz, /metrics over HTTP; off if unset
   std::vector<PolicyEntry> policy;
   std::chrono::seconds handle_ttl{300};
   std::string handle_key_file;                      // empty = random key per process

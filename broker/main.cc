@@ -4,6 +4,7 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <signal.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -14,10 +15,12 @@
 #include <variant>
 
 #include "broker/broker_core.h"
+#include "broker/broker_metrics.h"
 #include "broker/config.h"
 #include "broker/service/grpc_services.h"
 #include "broker/service/peer_registry.h"
 #include "broker/service/unix_listener.h"
+#include "common/admin_server.h"
 #include "common/daemon_args.h"
 #include "common/krb5_thread_context.h"
 #include "common/logging.h"
@@ -118,6 +121,30 @@ int main(int argc, char** argv) {
   }
   depositServer->GetHealthCheckService()->SetServingStatus(true);
   backendServer->GetHealthCheckService()->SetServingStatus(true);
+  std::atomic<bool> ready{true};
+  std::unique_ptr<gssgate::AdminServer> admin;
+  if ((*cfg)->admin_listen) {
+    auto started = gssgate::AdminServer::start(*(*cfg)->admin_listen, [&](std::string_view target) {
+      if (target == "/healthz") return gssgate::AdminResponse{.body = "ok\n"};
+      if (target == "/readyz") {
+        if (ready.load(std::memory_order_acquire)) {
+          return gssgate::AdminResponse{.body = "ready\n"};
+        }
+        return gssgate::AdminResponse{.status = 503, .body = "not ready\n"};
+      }
+      if (target == "/metrics") {
+        return gssgate::AdminResponse{.content_type = std::string(gssgate::kPrometheusContentType),
+                                      .body = gssgate::broker::renderBrokerMetrics(core)};
+      }
+      return gssgate::AdminResponse{.status = 404, .body = "not found\n"};
+    });
+    if (!started.ok()) {
+      log->critical("{}", gssgate::messageOf(started.status()));
+      return 1;
+    }
+    admin = std::move(*started);
+    log->info("admin endpoint on {}", (*cfg)->admin_listen->text());
+  }
   log->info("gssgate-broker {} serving backends on {} and the proxy on {}; store: {} ({} loaded)",
             GSSGATE_VERSION, (*cfg)->backend.path, (*cfg)->deposit.path,
             (*cfg)->store_dir.empty() ? "memory" : "dir:" + (*cfg)->store_dir, loaded);
@@ -151,10 +178,12 @@ int main(int argc, char** argv) {
       }
       const auto& old = *core.config();
       if ((*next)->backend.path != old.backend.path || (*next)->deposit.path != old.deposit.path ||
-          (*next)->store_dir != old.store_dir || (*next)->handle_key_file != old.handle_key_file) {
+          (*next)->store_dir != old.store_dir || (*next)->handle_key_file != old.handle_key_file ||
+          (*next)->admin_listen.has_value() != old.admin_listen.has_value() ||
+          ((*next)->admin_listen && (*next)->admin_listen->text() != old.admin_listen->text())) {
         log->warn(
-            "reload: socket, store and handle key changes take effect only after a "
-            "restart");
+            "reload: socket, admin_listen, store and handle key changes take effect only after "
+            "a restart");
       }
       gssgate::setLogLevel((*next)->log.level);
       core.setConfig(*next);
@@ -164,6 +193,7 @@ int main(int argc, char** argv) {
     log->info("received {}, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     break;
   }
+  ready.store(false, std::memory_order_release);
   depositListener.stop();
   backendListener.stop();
   // Calls in flight get a second to finish; idle client connections (the proxy always holds
@@ -177,6 +207,7 @@ int main(int argc, char** argv) {
   }
   cv.notify_all();
   sweeper.join();
+  if (admin) admin->stop();
   log->info("stopped");
   return 0;
 }

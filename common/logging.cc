@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <ctime>
 #include <mutex>
@@ -16,18 +17,29 @@ namespace gssgate {
 namespace {
 
 // Process-wide logging settings: the sink every logger writes to, and the level and format that
-// loggers created later start with. `mu` guards all three fields.
+// loggers created later start with. `mu` guards them (`format` is also read alone, lock-free).
 struct LogState {
   std::mutex mu;
   spdlog::sink_ptr sink;
   spdlog::level::level_enum level = spdlog::level::info;
-  LogFormat format = LogFormat::kText;
+  std::atomic<LogFormat> format{LogFormat::kText};
+  bool access = true;  // also read without `mu` (logFields)
 };
 
 // Constructed on first use, so logger() is safe from other translation units' initializers.
 LogState& state() {
   static LogState s;
   return s;
+}
+
+// Set while logFields() writes a structured line in JSON format: the formatter then takes the
+// payload as ready JSON members. Formatting runs on the logging thread (loggers are synchronous),
+// so a thread-local flag is enough and nothing in a message's text can turn it on.
+thread_local bool t_payload_is_json_members = false;
+
+template <typename Out>
+void appendText(Out& out, std::string_view text) {
+  out.append(text.data(), text.data() + text.size());
 }
 
 constexpr std::string_view kHexDigits = "0123456789abcdef";
@@ -71,7 +83,8 @@ size_t utf8SequenceLength(std::string_view s) {
 // Appends `s` as a JSON string. Control characters and DEL are escaped; bytes that are not
 // well-formed UTF-8 become U+FFFD, so every line stays valid JSON (RFC 8259 §8.1) whatever a
 // peer managed to get into a message.
-void appendJsonString(spdlog::memory_buf_t& out, std::string_view s) {
+template <typename Out>
+void appendJsonString(Out& out, std::string_view s) {
   out.push_back('"');
   size_t i = 0;
   while (i < s.size()) {
@@ -79,10 +92,10 @@ void appendJsonString(spdlog::memory_buf_t& out, std::string_view s) {
     if (c >= 0x80) {
       const size_t len = utf8SequenceLength(s.substr(i));
       if (len == 0) {
-        out.append(std::string_view("\\ufffd"));
+        appendText(out, "\\ufffd");
         ++i;
       } else {
-        out.append(s.substr(i, len));
+        appendText(out, s.substr(i, len));
         i += len;
       }
       continue;
@@ -90,23 +103,23 @@ void appendJsonString(spdlog::memory_buf_t& out, std::string_view s) {
     ++i;
     switch (c) {
       case '"':
-        out.append(std::string_view("\\\""));
+        appendText(out, "\\\"");
         break;
       case '\\':
-        out.append(std::string_view("\\\\"));
+        appendText(out, "\\\\");
         break;
       case '\n':
-        out.append(std::string_view("\\n"));
+        appendText(out, "\\n");
         break;
       case '\r':
-        out.append(std::string_view("\\r"));
+        appendText(out, "\\r");
         break;
       case '\t':
-        out.append(std::string_view("\\t"));
+        appendText(out, "\\t");
         break;
       default:
         if (c < 0x20 || c == 0x7F) {
-          out.append(std::string_view("\\u00"));
+          appendText(out, "\\u00");
           appendHex(out, c);
         } else {
           out.push_back(static_cast<char>(c));
@@ -136,8 +149,13 @@ class JsonFormatter final : public spdlog::formatter {
     appendJsonString(dest, std::string_view(lv.data(), lv.size()));
     dest.append(std::string_view(",\"logger\":"));
     appendJsonString(dest, std::string_view(msg.logger_name.data(), msg.logger_name.size()));
-    dest.append(std::string_view(",\"msg\":"));
-    appendJsonString(dest, std::string_view(msg.payload.data(), msg.payload.size()));
+    const std::string_view payload(msg.payload.data(), msg.payload.size());
+    if (t_payload_is_json_members) {
+      dest.append(payload);
+    } else {
+      dest.append(std::string_view(",\"msg\":"));
+      appendJsonString(dest, payload);
+    }
     dest.append(std::string_view("}\n"));
   }
   [[nodiscard]] std::unique_ptr<spdlog::formatter> clone() const override {
@@ -151,10 +169,17 @@ std::unique_ptr<spdlog::formatter> makeFormatter(LogFormat format) {
                                                      spdlog::pattern_time_type::utc);
 }
 
+// The level a logger named `name` gets. Requires the caller to hold state().mu.
+spdlog::level::level_enum levelForLocked(const std::string& name) {
+  if (name == kAccessLogger) return state().access ? spdlog::level::info : spdlog::level::off;
+  return state().level;
+}
+
 // Requires the caller to hold state().mu.
 void applyLevelLocked(spdlog::level::level_enum level) {
   state().level = level;
-  spdlog::apply_all([level](const std::shared_ptr<spdlog::logger>& l) { l->set_level(level); });
+  spdlog::apply_all(
+      [](const std::shared_ptr<spdlog::logger>& l) { l->set_level(levelForLocked(l->name())); });
 }
 
 }  // namespace
@@ -174,6 +199,7 @@ absl::Status setupLogging(const LogOptions& options) {
   if (!st.sink) st.sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
   st.sink->set_formatter(makeFormatter(options.format));
   st.format = options.format;
+  st.access = options.access;
   applyLevelLocked(spdlog::level::from_str(options.level));
   return absl::OkStatus();
 }
@@ -191,10 +217,10 @@ std::shared_ptr<spdlog::logger> logger(const std::string& component) {
   if (auto existing = spdlog::get(component)) return existing;
   if (!st.sink) {
     st.sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
-    st.sink->set_formatter(makeFormatter(st.format));
+    st.sink->set_formatter(makeFormatter(st.format.load()));
   }
   auto l = std::make_shared<spdlog::logger>(component, st.sink);
-  l->set_level(st.level);
+  l->set_level(levelForLocked(component));
   l->flush_on(spdlog::level::trace);
   spdlog::register_logger(l);
   return l;
@@ -215,6 +241,25 @@ std::string printable(std::string_view text) {
     }
   }
   return out;
+}
+
+std::string jsonQuoted(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 2);
+  appendJsonString(out, text);
+  return out;
+}
+
+void logFields(spdlog::logger& log, spdlog::level::level_enum level, std::string_view text,
+               std::string_view json_members) {
+  if (!log.should_log(level)) return;
+  if (state().format.load(std::memory_order_relaxed) != LogFormat::kJson) {
+    log.log(level, "{}", text);
+    return;
+  }
+  t_payload_is_json_members = true;
+  log.log(level, "{}", json_members);
+  t_payload_is_json_members = false;
 }
 
 std::string shortHash(std::string_view secret) {

@@ -25,6 +25,9 @@ enum class LogFormat { kText, kJson };
 struct LogOptions {
   std::string level = "info";  // trace, debug, info, warn, error, critical, off
   LogFormat format = LogFormat::kText;
+  // The logger named "access" (one line per request) logs at info whatever `level` says, or
+  // not at all when false.
+  bool access = true;
 };
 
 // Validates a level name; used by config loaders.
@@ -32,8 +35,11 @@ bool isValidLogLevel(std::string_view level);
 
 // Installs the stderr sink and formatter for all loggers (existing and future).
 absl::Status setupLogging(const LogOptions& options);
-// Changes the level of every logger (SIGHUP).
+// Changes the level of every logger (SIGHUP); the "access" logger keeps its own setting.
 void setLogLevel(std::string_view level);
+
+// Name of the access logger (see LogOptions::access).
+inline constexpr std::string_view kAccessLogger = "access";
 
 // The logger named `component`, created on first use with the current sink and level.
 std::shared_ptr<spdlog::logger> logger(const std::string& component);
@@ -42,6 +48,15 @@ std::shared_ptr<spdlog::logger> logger(const std::string& component);
 // (control bytes, DEL, non-ASCII) becomes \xNN, and backslash becomes \\ — so a principal
 // name cannot forge log lines or split headers.
 std::string printable(std::string_view text);
+
+// `text` as a JSON string literal (quotes included): control bytes escaped, bytes that are not
+// well-formed UTF-8 replaced by U+FFFD, so any input yields valid JSON.
+std::string jsonQuoted(std::string_view text);
+
+// Writes one structured line (see LogEvent): `text` in text format; in JSON format `json_members`
+// (`,"k":v,…`) are spliced into the line's object in place of "msg".
+void logFields(spdlog::logger& log, spdlog::level::level_enum level, std::string_view text,
+               std::string_view json_members);
 
 // First 8 bytes of SHA-256 in hex: lets operators correlate a secret across log lines without
 // the log revealing it.

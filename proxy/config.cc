@@ -1,9 +1,6 @@
 #include "proxy/config.h"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
-#include <charconv>
 #include <thread>
 
 #include "common/config_reader.h"
@@ -11,63 +8,7 @@
 
 namespace gssgate::proxy {
 
-std::string HostPort::text() const {
-  if (host.find(':') != std::string::npos) return strCat("[", host, "]:", port);
-  return strCat(host, ":", port);
-}
-
-std::optional<HostPort> parseHostPort(std::string_view text) {
-  HostPort hp;
-  std::string_view port;
-  if (!text.empty() && text.front() == '[') {
-    auto close = text.find(']');
-    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
-      return std::nullopt;
-    }
-    hp.host = std::string(text.substr(1, close - 1));
-    port = text.substr(close + 2);
-  } else {
-    auto colon = text.rfind(':');
-    if (colon == std::string_view::npos || text.find(':') != colon) return std::nullopt;
-    hp.host = std::string(text.substr(0, colon));
-    port = text.substr(colon + 1);
-  }
-  unsigned value = 0;
-  auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-  if (hp.host.empty() || port.empty() || ec != std::errc() || ptr != port.data() + port.size() ||
-      value > 65535) {
-    return std::nullopt;
-  }
-  hp.port = static_cast<uint16_t>(value);
-  return hp;
-}
-
 namespace {
-
-// A literal IPv4 or IPv6 address (an IPv6 zone such as "fe80::1%eth0" is allowed).
-bool isIpLiteral(const std::string& host) {
-  unsigned char buf[16];
-  if (::inet_pton(AF_INET, host.c_str(), buf) == 1) return true;
-  const std::string addr = host.substr(0, host.find('%'));
-  return ::inet_pton(AF_INET6, addr.c_str(), buf) == 1;
-}
-
-void readListen(ConfigReader& r, std::string_view key, HostPort& out, bool required) {
-  std::optional<std::string> text =
-      required ? std::optional(r.requiredString(key)) : r.optionalString(key);
-  if (!text || text->empty()) return;
-  auto hp = parseHostPort(*text);
-  if (!hp) {
-    r.error(key,
-            strCat("expected host:port such as 127.0.0.1:8080 or [::1]:8080, got '", *text, "'"));
-    return;
-  }
-  if (!isIpLiteral(hp->host)) {
-    r.error(key, strCat("the host must be an IP address, got '", *text, "'"));
-    return;
-  }
-  out = *hp;
-}
 
 void readUpstream(ConfigReader& r, UpstreamTarget& out) {
   std::string text = r.requiredString("upstream");
@@ -148,10 +89,10 @@ absl::StatusOr<std::shared_ptr<const ProxyConfig>> loadProxyConfig(const std::st
   auto cfg = std::make_shared<ProxyConfig>();
   cfg->file = file;
 
-  readListen(r, "listen", cfg->listen, true);
+  readListenAddress(r, "listen", cfg->listen, true);
   if (r.has("admin_listen")) {
     HostPort admin;
-    readListen(r, "admin_listen", admin, false);
+    readListenAddress(r, "admin_listen", admin, false);
     if (admin.port != 0 || !admin.host.empty()) cfg->admin_listen = admin;
   } else {
     (void)r.optionalString("admin_listen");
@@ -322,7 +263,11 @@ absl::StatusOr<std::shared_ptr<const ProxyConfig>> loadProxyConfig(const std::st
   cfg->upstream_max_idle = static_cast<size_t>(
       up.integer("max_idle", static_cast<int64_t>(cfg->upstream_max_idle), 0, 100'000));
 
-  cfg->log = readLogOptions(r.section("log"));
+  {
+    ConfigReader log = r.section("log");
+    cfg->log = readLogOptions(log);
+    cfg->log.access = log.boolean("access", true);
+  }
 
   if (auto st = r.finish(); !st.ok()) return st;
   return std::shared_ptr<const ProxyConfig>(std::move(cfg));

@@ -15,15 +15,12 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/host_port.h"
 #include "common/logging.h"
 
 namespace gssgate::proxy {
 
-struct HostPort {
-  std::string host;  // literal IP or a name resolved at startup
-  uint16_t port = 0;
-  std::string text() const;
-};
+using gssgate::HostPort;
 
 struct UpstreamTarget {
   enum class Kind { kTcp, kUnix };
@@ -129,8 +126,6 @@ struct ProxyConfig {
 // Loads and validates `file`. Checks syntax and values only; the keytab itself is checked by
 // the authenticator when it is built (see NegotiateAuthenticator::create).
 absl::StatusOr<std::shared_ptr<const ProxyConfig>> loadProxyConfig(const std::string& file);
-
-// Parses "host:port" or "[v6]:port".
-std::optional<HostPort> parseHostPort(std::string_view text);
+using gssgate::parseHostPort;
 
 }  // namespace gssgate::proxy

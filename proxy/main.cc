@@ -30,7 +30,8 @@ int main(int argc, char** argv) {
   const std::string config = std::get<gssgate::DaemonArgs>(parsed).config;
   const bool check = std::get<gssgate::DaemonArgs>(parsed).check_only;
 
-  auto runtime = gssgate::proxy::buildRuntime(config);
+  gssgate::proxy::Metrics metrics;  // outlives the server and every runtime that points into it
+  auto runtime = gssgate::proxy::buildRuntime(config, &metrics);
   if (!runtime.ok()) {
     std::cerr << runtime.status().message() << "\n";
     return 1;
@@ -47,6 +48,6 @@ int main(int argc, char** argv) {
   // it every context the GSS library creates per accept re-reads the file (bench/ measured
   // ~30% of a handshake's CPU).
   (void)gssgate::threadKrb5Context();
-  gssgate::proxy::Server server(config, *runtime);
+  gssgate::proxy::Server server(config, *runtime, metrics);
   return server.run();
 }

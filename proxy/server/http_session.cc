@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "common/base64.h"
+#include "common/log_event.h"
 #include "common/logging.h"
 #include "common/strings.h"
 #include "proxy/auth/access_policy.h"
@@ -38,7 +39,14 @@ const std::shared_ptr<spdlog::logger>& log() {
   return l;
 }
 
+const std::shared_ptr<spdlog::logger>& accessLog() {
+  static const auto l = logger(std::string(kAccessLogger));
+  return l;
+}
+
 bool isTimeout(const boost::system::error_code& ec) { return ec == beast::error::timeout; }
+
+using Clock = std::chrono::steady_clock;
 
 // The proxy's own cookie is a credential: the upstream never sees it.
 void stripSessionCookie(http::fields& fields, std::string_view name) {
@@ -101,7 +109,9 @@ const char* bodyText(http::status status) {
 
 // State of one request while it is being handled.
 struct HttpSession::Exchange {
+  Clock::time_point start = Clock::now();
   std::optional<http::request_parser<http::buffer_body>> parser;
+  std::string method;  // for the access log
   bool has_body = false;
   bool keep_alive = false;
   unsigned version = 11;
@@ -113,6 +123,11 @@ struct HttpSession::Exchange {
   std::string credential_handle;  // broker handle, when the client delegated
   std::string set_cookie;         // Set-Cookie for the response (new session, logout)
   bool html = false;              // the client is a browser (Accept: text/html)
+  // How the user was signed in: negotiate, session, basic; "none" on auth: none routes.
+  std::string_view auth = "-";
+  unsigned status = 0;           // the response sent (0: none, the connection ended first)
+  uint64_t bytes = 0;            // response body bytes sent
+  const char* reason = nullptr;  // the stable reason of a response the proxy made itself
 };
 
 HttpSession::HttpSession(Server& server, Worker& worker, net::ip::tcp::socket socket)
@@ -178,6 +193,7 @@ net::awaitable<void> HttpSession::run() {
     if (ec == net::error::not_found) {
       Exchange ex;
       co_await reject(rt, ex, http::status::request_header_fields_too_large, "header_too_large");
+      finish(rt, ex);
       break;
     }
     if (ec) break;  // closed, reset or header timeout: nothing useful to answer
@@ -258,17 +274,53 @@ net::awaitable<bool> HttpSession::reject(const Runtime& rt, Exchange& ex, http::
   }
   res.keep_alive(keep);
   res.prepare_payload();
-  server_.metrics().countResponse(static_cast<unsigned>(status));
-  log()->debug("{} {} -> {} ({})", client_ip_, printable(ex.target), static_cast<int>(status),
-               reason);
+  server_.metrics().countRejection(reason);
+  ex.reason = reason;
   stream_.expires_after(cfg.timeouts.body);
   auto [ec, n] = co_await http::async_write(stream_, res, as_tuple(use_awaitable));
+  if (!ec) {
+    ex.status = static_cast<unsigned>(status);
+    ex.bytes = res.body().size();
+  }
   co_return keep && !ec;
 }
 
 net::awaitable<bool> HttpSession::handleRequest(const Runtime& rt, size_t header_size) {
-  const auto& cfg = *rt.config;
   Exchange ex;
+  const bool keep = co_await handleExchange(rt, ex, header_size);
+  finish(rt, ex);
+  co_return keep;
+}
+
+void HttpSession::finish(const Runtime& rt, const Exchange& ex) {
+  const auto elapsed = Clock::now() - ex.start;
+  server_.metrics().requestDuration().observe(elapsed);
+  if (ex.status != 0) {
+    RouteStats* stats = server_.metrics().noRoute();
+    if (ex.route != nullptr && !rt.route_stats.empty()) {
+      stats = rt.route_stats[static_cast<size_t>(ex.route - rt.config->routes.data())];
+    }
+    server_.metrics().countResponse(stats, ex.status);
+  }
+  if (!rt.config->log.access) return;
+  LogEvent line("request");
+  line.add("client", client_ip_)
+      .add("method", ex.method.empty() ? std::string_view("-") : std::string_view(ex.method))
+      .add("path", ex.target.empty() ? std::string_view("-") : pathOf(ex.target))
+      .add("route", ex.route != nullptr ? std::string_view(ex.route->path) : "-")
+      .add("status", ex.status)
+      .add("bytes", ex.bytes)
+      .add("duration_ms", std::chrono::duration<double, std::milli>(elapsed).count(), 3)
+      .add("auth", ex.auth)
+      .add("principal",
+           ex.principal.empty() ? std::string_view("-") : std::string_view(ex.principal));
+  if (ex.reason != nullptr) line.add("reason", ex.reason);
+  line.emit(*accessLog(), spdlog::level::info);
+}
+
+net::awaitable<bool> HttpSession::handleExchange(const Runtime& rt, Exchange& ex,
+                                                 size_t header_size) {
+  const auto& cfg = *rt.config;
   std::string_view block(static_cast<const char*>(buffer_.data().data()), header_size);
   if (obsoleteLineFolding(block) != nullptr) {
     co_return co_await reject(rt, ex, http::status::bad_request, "obsolete_line_folding");
@@ -294,6 +346,7 @@ net::awaitable<bool> HttpSession::handleRequest(const Runtime& rt, size_t header
     }
   }
   auto& req = parser.get();
+  ex.method = printable(req.method_string());
   ex.version = req.version() == 10 ? 10 : 11;
   ex.target = std::string(req.target());
   if (const char* why = checkFraming(req, req.version())) {
@@ -324,6 +377,8 @@ net::awaitable<bool> HttpSession::handleRequest(const Runtime& rt, size_t header
   }
   if (ex.route->auth == Route::Auth::kNegotiate) {
     if (auto done = co_await authenticate(rt, ex); done) co_return *done;
+  } else {
+    ex.auth = "none";
   }
 
   // Expect: the proxy answers 100-continue itself (the header is not forwarded).
@@ -415,7 +470,9 @@ net::awaitable<std::optional<bool>> HttpSession::authenticate(const Runtime& rt,
     server_.metrics().countAuth("bad_token");
     co_return co_await reject(rt, ex, http::status::unauthorized, "too_many_legs", "Negotiate");
   }
+  const auto accept_start = Clock::now();
   AuthResult ar = rt.authenticator->accept(parsed.token.str(), pending_);
+  server_.metrics().gssAccept().observe(Clock::now() - accept_start);
   server_.metrics().countAuth(ar.reason);
   switch (ar.outcome) {
     case AuthOutcome::kOk:
@@ -440,6 +497,7 @@ net::awaitable<std::optional<bool>> HttpSession::authenticate(const Runtime& rt,
   }
   log()->info("{}: authenticated {} as {}", client_ip_, printable(ar.principal),
               printable(ar.local_name));
+  ex.auth = "negotiate";
   ex.principal = std::move(ar.principal);
   ex.local_name = std::move(ar.local_name);
   ex.mutual_token = std::move(ar.output_token);
@@ -524,6 +582,7 @@ net::awaitable<std::optional<bool>> HttpSession::basicSignIn(const Runtime& rt, 
   }
   log()->info("{}: authenticated {} as {} (Basic)", client_ip_, printable(br.principal),
               printable(br.local_name));
+  ex.auth = "basic";
   ex.principal = std::move(br.principal);
   ex.local_name = std::move(br.local_name);
   const int64_t now = unixNow();
@@ -571,6 +630,7 @@ HttpSession::CookieUse HttpSession::useSessionCookie(const Runtime& rt, Exchange
   }
   server_.metrics().countAuth("session");
   if ((refusal = routeRefusal(ex, session->principal)) != nullptr) return CookieUse::kRefused;
+  ex.auth = "session";
   ex.principal = std::move(session->principal);
   ex.local_name = std::move(session->local_name);
   return CookieUse::kSignedIn;
@@ -614,9 +674,12 @@ net::awaitable<bool> HttpSession::logout(const Runtime& rt, Exchange& ex) {
   }
   res.keep_alive(keep);
   res.prepare_payload();
-  server_.metrics().countResponse(200);
   stream_.expires_after(cfg.timeouts.body);
   auto [ec, n] = co_await http::async_write(stream_, res, as_tuple(use_awaitable));
+  if (!ec) {
+    ex.status = 200;
+    ex.bytes = res.body().size();
+  }
   co_return keep && !ec;
 }
 
@@ -632,12 +695,14 @@ net::awaitable<std::optional<DepositReceipt>> HttpSession::depositDelegated(
     co_return std::nullopt;
   }
   std::shared_ptr<BrokerClient> broker = rt.broker;
+  const auto deposit_start = Clock::now();
   auto receipt = co_await net::co_spawn(
       server_.blockingPool(),
       [&]() -> net::awaitable<absl::StatusOr<DepositReceipt>> {
         co_return broker->deposit(principal, *tgt);
       },
       use_awaitable);
+  server_.metrics().brokerDeposit().observe(Clock::now() - deposit_start);
   if (!receipt.ok()) {
     server_.metrics().countDeposit(false);
     log()->warn(
@@ -759,6 +824,7 @@ net::awaitable<bool> HttpSession::forward(const Runtime& rt, Exchange& ex) {
     }
 
     // Response header; interim 1xx responses (other than 101) are skipped.
+    const auto sent = Clock::now();
     for (;;) {
       rp.emplace();
       rp->header_limit(kResponseHeaderLimit);
@@ -770,6 +836,7 @@ net::awaitable<bool> HttpSession::forward(const Runtime& rt, Exchange& ex) {
       if (ec) break;
       const unsigned code = rp->get().result_int();
       if (code >= 100 && code < 200 && code != 101) continue;
+      server_.metrics().upstreamResponse().observe(Clock::now() - sent);
       break;
     }
     if (ec) {
@@ -810,7 +877,7 @@ net::awaitable<bool> HttpSession::forward(const Runtime& rt, Exchange& ex) {
     keep = false;  // HTTP/1.0 client, unknown length: delimit by closing
   }
   down.keep_alive(keep);
-  server_.metrics().countResponse(code);
+  ex.status = code;  // from here on the client has (or is getting) this status
 
   http::response_serializer<http::buffer_body> dsr{down};
   stream_.expires_after(cfg.timeouts.body);
@@ -845,17 +912,17 @@ net::awaitable<bool> HttpSession::forward(const Runtime& rt, Exchange& ex) {
         down.body().more = false;
       }
       if (down.body().size == 0 && down.body().more) continue;
+      const size_t piece = down.body().size;
       stream_.expires_after(cfg.timeouts.body);
       std::tie(ec, std::ignore) = co_await http::async_write(stream_, dsr, as_tuple(use_awaitable));
       if (ec == http::error::need_buffer) ec = {};
+      if (!ec) ex.bytes += piece;
       if (!ec && (!down.body().more || dsr.is_done())) break;
     }
   }
   if (rp->is_done() && ures.keep_alive() && ubuf.size() == 0 && !rp->need_eof()) {
     worker_.pool.put(key, std::move(conn));
   }
-  log()->debug("{} {} {} -> {}", client_ip_, printable(req.method_string()), printable(ex.target),
-               code);
   co_return keep && !ec;
 }
 

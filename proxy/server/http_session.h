@@ -49,6 +49,9 @@ class HttpSession {
   // net::error::not_found when limits.header_bytes is reached first.
   boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> readHeaderBlock();
   boost::asio::awaitable<bool> handleRequest(const Runtime& rt, size_t header_size);
+  boost::asio::awaitable<bool> handleExchange(const Runtime& rt, Exchange& ex, size_t header_size);
+  // Counts the finished exchange (route, status, duration) and writes its access log line.
+  void finish(const Runtime& rt, const Exchange& ex);
   // Signs the request in: from a session cookie, else with the Authorization header. Returns
   // nullopt when the request may go on (ex holds the identity), else the answer already sent
   // (false = close the connection).

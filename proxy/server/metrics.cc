@@ -4,8 +4,21 @@
 
 namespace gssgate::proxy {
 
-void Metrics::countResponse(unsigned status) {
-  if (status < responses_.size()) responses_[status].fetch_add(1, std::memory_order_relaxed);
+Metrics::Metrics() : no_route_(routeStats("")) {}
+
+RouteStats* Metrics::routeStats(std::string_view route_path) {
+  const std::lock_guard lock(mu_);
+  auto it = routes_.find(route_path);
+  if (it == routes_.end()) {
+    it = routes_.emplace(std::string(route_path), std::make_unique<RouteStats>()).first;
+  }
+  return it->second.get();
+}
+
+void Metrics::countResponse(RouteStats* route, unsigned status) {
+  if (status >= responses_.size()) return;
+  responses_[status].fetch_add(1, std::memory_order_relaxed);
+  if (route != nullptr) route->responses[status].fetch_add(1, std::memory_order_relaxed);
 }
 
 void Metrics::countAuth(std::string_view reason) {
@@ -18,49 +31,76 @@ void Metrics::countAuth(std::string_view reason) {
   auth_.back().fetch_add(1, std::memory_order_relaxed);
 }
 
+void Metrics::countRejection(std::string_view reason) {
+  const std::lock_guard lock(mu_);
+  auto it = rejections_.find(reason);
+  if (it == rejections_.end()) it = rejections_.emplace(std::string(reason), 0).first;
+  ++it->second;
+}
+
 std::string Metrics::render() const {
-  std::string out;
-  out += "# HELP gssgate_proxy_responses_total HTTP responses sent to clients, by status.\n";
-  out += "# TYPE gssgate_proxy_responses_total counter\n";
+  const auto load = [](const auto& a) { return a.load(std::memory_order_relaxed); };
+  PrometheusText out;
+  out.family("gssgate_proxy_responses_total", "counter",
+             "HTTP responses sent to clients, by status.");
   for (size_t code = 100; code < responses_.size(); ++code) {
-    uint64_t n = responses_[code].load(std::memory_order_relaxed);
-    if (n != 0) out += strCat("gssgate_proxy_responses_total{code=\"", code, "\"} ", n, "\n");
+    if (uint64_t n = load(responses_[code]); n != 0) {
+      out.sample("gssgate_proxy_responses_total", strCat("code=\"", code, "\""), n);
+    }
   }
-  out += "# HELP gssgate_proxy_auth_total Authentication outcomes, by reason.\n";
-  out += "# TYPE gssgate_proxy_auth_total counter\n";
+  {
+    const std::lock_guard lock(mu_);
+    out.family("gssgate_proxy_requests_total", "counter",
+               "Requests by route (the configured path prefix; \"\" = none) and status.");
+    for (const auto& [path, stats] : routes_) {
+      for (size_t code = 100; code < stats->responses.size(); ++code) {
+        if (uint64_t n = load(stats->responses[code]); n != 0) {
+          out.sample("gssgate_proxy_requests_total",
+                     strCat("route=\"", promLabelValue(path), "\",code=\"", code, "\""), n);
+        }
+      }
+    }
+    out.family("gssgate_proxy_rejections_total", "counter",
+               "Responses the proxy made itself instead of forwarding, by reason.");
+    for (const auto& [reason, n] : rejections_) {
+      out.sample("gssgate_proxy_rejections_total", strCat("reason=\"", reason, "\""), n);
+    }
+  }
+  out.family("gssgate_proxy_auth_total", "counter", "Authentication outcomes, by reason.");
   for (size_t i = 0; i < kAuthReasons.size(); ++i) {
-    out += strCat("gssgate_proxy_auth_total{reason=\"", kAuthReasons[i], "\"} ",
-                  auth_[i].load(std::memory_order_relaxed), "\n");
+    out.sample("gssgate_proxy_auth_total", strCat("reason=\"", kAuthReasons[i], "\""),
+               load(auth_[i]));
   }
-  out += "# HELP gssgate_proxy_gss_accept_calls_total gss_accept_sec_context calls.\n";
-  out += "# TYPE gssgate_proxy_gss_accept_calls_total counter\n";
-  out += strCat("gssgate_proxy_gss_accept_calls_total ",
-                gss_accept_calls_.load(std::memory_order_relaxed), "\n");
-  out += "# HELP gssgate_proxy_connections_active Open client connections.\n";
-  out += "# TYPE gssgate_proxy_connections_active gauge\n";
-  out += strCat("gssgate_proxy_connections_active ",
-                connections_active_.load(std::memory_order_relaxed), "\n");
-  out += "# HELP gssgate_proxy_connections_refused_total Connections refused at max_connections.\n";
-  out += "# TYPE gssgate_proxy_connections_refused_total counter\n";
-  out += strCat("gssgate_proxy_connections_refused_total ",
-                connections_refused_.load(std::memory_order_relaxed), "\n");
-  out += "# HELP gssgate_proxy_upstream_connections_total Upstream connections used.\n";
-  out += "# TYPE gssgate_proxy_upstream_connections_total counter\n";
-  out += strCat("gssgate_proxy_upstream_connections_total{kind=\"new\"} ",
-                upstream_new_.load(std::memory_order_relaxed), "\n");
-  out += strCat("gssgate_proxy_upstream_connections_total{kind=\"reused\"} ",
-                upstream_reused_.load(std::memory_order_relaxed), "\n");
-  out += "# HELP gssgate_proxy_broker_deposits_total Delegated credentials sent to the broker.\n";
-  out += "# TYPE gssgate_proxy_broker_deposits_total counter\n";
-  out += strCat("gssgate_proxy_broker_deposits_total{outcome=\"ok\"} ",
-                deposits_ok_.load(std::memory_order_relaxed), "\n");
-  out += strCat("gssgate_proxy_broker_deposits_total{outcome=\"failed\"} ",
-                deposits_failed_.load(std::memory_order_relaxed), "\n");
-  out += "# HELP gssgate_proxy_tls_handshake_failures_total Client TLS handshakes that failed.\n";
-  out += "# TYPE gssgate_proxy_tls_handshake_failures_total counter\n";
-  out += strCat("gssgate_proxy_tls_handshake_failures_total ",
-                tls_handshake_failures_.load(std::memory_order_relaxed), "\n");
-  return out;
+  out.family("gssgate_proxy_gss_accept_calls_total", "counter", "gss_accept_sec_context calls.");
+  out.sample("gssgate_proxy_gss_accept_calls_total", "", load(gss_accept_calls_));
+  out.family("gssgate_proxy_connections_active", "gauge", "Open client connections.");
+  out.sample("gssgate_proxy_connections_active", "", load(connections_active_));
+  out.family("gssgate_proxy_connections_refused_total", "counter",
+             "Connections refused at limits.max_connections.");
+  out.sample("gssgate_proxy_connections_refused_total", "", load(connections_refused_));
+  out.family("gssgate_proxy_upstream_connections_total", "counter",
+             "Upstream connections used: newly opened or reused from the pool.");
+  out.sample("gssgate_proxy_upstream_connections_total", "kind=\"new\"", load(upstream_new_));
+  out.sample("gssgate_proxy_upstream_connections_total", "kind=\"reused\"", load(upstream_reused_));
+  out.family("gssgate_proxy_upstream_idle_connections", "gauge",
+             "Idle upstream connections kept in the pools (all worker threads).");
+  out.sample("gssgate_proxy_upstream_idle_connections", "", load(upstream_idle_));
+  out.family("gssgate_proxy_broker_deposits_total", "counter",
+             "Delegated credentials sent to the broker.");
+  out.sample("gssgate_proxy_broker_deposits_total", "outcome=\"ok\"", load(deposits_ok_));
+  out.sample("gssgate_proxy_broker_deposits_total", "outcome=\"failed\"", load(deposits_failed_));
+  out.family("gssgate_proxy_tls_handshake_failures_total", "counter",
+             "Client TLS handshakes that failed.");
+  out.sample("gssgate_proxy_tls_handshake_failures_total", "", load(tls_handshake_failures_));
+  request_duration_.render(out, "gssgate_proxy_request_duration_seconds",
+                           "From a request's header to the end of its response.");
+  gss_accept_.render(out, "gssgate_proxy_gss_accept_seconds",
+                     "One gss_accept_sec_context call (a Negotiate handshake leg).");
+  upstream_response_.render(out, "gssgate_proxy_upstream_response_seconds",
+                            "From sending a request upstream to its response header.");
+  broker_deposit_.render(out, "gssgate_proxy_broker_deposit_seconds",
+                         "One credential deposit RPC to the broker.");
+  return out.take();
 }
 
 }  // namespace gssgate::proxy

@@ -62,7 +62,8 @@ absl::StatusOr<std::string> readPage(const std::string& file) {
 
 }  // namespace
 
-absl::StatusOr<std::shared_ptr<const Runtime>> buildRuntime(const std::string& config_file) {
+absl::StatusOr<std::shared_ptr<const Runtime>> buildRuntime(const std::string& config_file,
+                                                            Metrics* metrics) {
   auto cfg = loadProxyConfig(config_file);
   if (!cfg.ok()) return cfg.status();
   auto rt = std::make_shared<Runtime>();
@@ -72,6 +73,9 @@ absl::StatusOr<std::shared_ptr<const Runtime>> buildRuntime(const std::string& c
     return inConfig(config_file, "", auth.status());
   }
   rt->authenticator = *auth;
+  for (const Route& route : (*cfg)->routes) {
+    rt->route_stats.push_back(metrics != nullptr ? metrics->routeStats(route.path) : nullptr);
+  }
 
   const UpstreamTarget& up = (*cfg)->upstream;
   if (up.kind == UpstreamTarget::Kind::kUnix) {

@@ -3,7 +3,7 @@
 // key and the 401 page. A request takes one snapshot at its
 // start and uses it to the end, so a reload never changes a request half-way.
 //
-//   auto rt = buildRuntime(file);            // StatusOr; validates everything
+//   auto rt = buildRuntime(file, &metrics);  // StatusOr; validates everything
 //   server.swapRuntime(*rt);
 //
 // Thread-safety: immutable once built.
@@ -21,6 +21,7 @@
 #include "proxy/auth/negotiate_authenticator.h"
 #include "proxy/broker_client/broker_client.h"
 #include "proxy/config.h"
+#include "proxy/server/metrics.h"
 #include "proxy/session/session_cookie.h"
 
 namespace gssgate::proxy {
@@ -40,8 +41,12 @@ struct Runtime {
   // reuses a connection set up under the previous configuration.
   std::string upstream_pool_key;
   std::shared_ptr<const BasicVerifier> basic;  // null unless basic.enabled
+  // Counters of config->routes[i] (same index); all null when built without metrics.
+  std::vector<RouteStats*> route_stats;
 };
 
-absl::StatusOr<std::shared_ptr<const Runtime>> buildRuntime(const std::string& config_file);
+// `metrics` (may be null, e.g. for --check-config) provides the routes' counters.
+absl::StatusOr<std::shared_ptr<const Runtime>> buildRuntime(const std::string& config_file,
+                                                            Metrics* metrics);
 
 }  // namespace gssgate::proxy

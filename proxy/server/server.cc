@@ -10,8 +10,6 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http.hpp>
 
 #include "common/logging.h"
 #include "common/strings.h"
@@ -20,8 +18,6 @@
 namespace gssgate::proxy {
 
 namespace net = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
 using net::as_tuple;
 using net::use_awaitable;
 using tcp = net::ip::tcp;
@@ -53,8 +49,8 @@ tcp::acceptor bindAcceptor(net::io_context& ctx, const HostPort& hp, const char*
 
 }  // namespace
 
-Server::Server(std::string config_file, std::shared_ptr<const Runtime> runtime)
-    : config_file_(std::move(config_file)), runtime_(std::move(runtime)) {}
+Server::Server(std::string config_file, std::shared_ptr<const Runtime> runtime, Metrics& metrics)
+    : config_file_(std::move(config_file)), metrics_(metrics), runtime_(std::move(runtime)) {}
 
 Server::~Server() = default;
 
@@ -81,16 +77,23 @@ int Server::run() {
   const auto& cfg = *rt->config;
   try {
     acceptor_.emplace(bindAcceptor(control_, cfg.listen, "listen"));
-    if (cfg.admin_listen) {
-      admin_acceptor_.emplace(bindAcceptor(control_, *cfg.admin_listen, "admin_listen"));
-    }
   } catch (const std::exception& e) {
     log()->critical("{}", e.what());
     return 1;
   }
+  if (cfg.admin_listen) {
+    auto started = AdminServer::start(
+        *cfg.admin_listen, [this](std::string_view target) { return this->admin(target); });
+    if (!started.ok()) {
+      log()->critical("{}", std::string(started.status().message()));
+      return 1;
+    }
+    admin_ = std::move(*started);
+  }
   ::signal(SIGPIPE, SIG_IGN);
 
-  for (unsigned i = 0; i < cfg.threads; ++i) workers_.push_back(std::make_unique<Worker>(cfg));
+  for (unsigned i = 0; i < cfg.threads; ++i)
+    workers_.push_back(std::make_unique<Worker>(cfg, metrics_));
   std::vector<net::executor_work_guard<net::io_context::executor_type>> guards;
   for (auto& w : workers_) {
     guards.push_back(net::make_work_guard(w->ctx));
@@ -98,7 +101,6 @@ int Server::run() {
   }
 
   net::co_spawn(control_, acceptLoop(*acceptor_), net::detached);
-  if (admin_acceptor_) net::co_spawn(control_, adminLoop(*admin_acceptor_), net::detached);
   net::co_spawn(control_, signalLoop(), net::detached);
   ready_.store(true, std::memory_order_release);
   log()->info("gssgate-proxy {} listening on {} ({} threads), upstream {}", GSSGATE_VERSION,
@@ -107,6 +109,7 @@ int Server::run() {
 
   control_.run();
 
+  if (admin_) admin_->stop();  // /readyz said 503 during the drain; now the port closes
   guards.clear();
   blocking_pool_.join();
   for (auto& w : workers_) w->ctx.stop();
@@ -147,63 +150,24 @@ net::awaitable<void> Server::acceptLoop(tcp::acceptor& acceptor) {
   }
 }
 
-net::awaitable<void> Server::adminLoop(tcp::acceptor& acceptor) {
-  for (;;) {
-    auto [ec, socket] = co_await acceptor.async_accept(as_tuple(use_awaitable));
-    if (ec) {
-      if (ec == net::error::operation_aborted) break;
-      net::steady_timer t(control_, std::chrono::milliseconds(50));
-      co_await t.async_wait(as_tuple(use_awaitable));
-      continue;
-    }
-    net::co_spawn(control_, adminSession(std::move(socket)), net::detached);
+AdminResponse Server::admin(std::string_view target) {
+  if (target == "/healthz") return {.body = "ok\n"};
+  if (target == "/readyz") {
+    // 503 while draining, so a load balancer stops sending before the listener closes.
+    if (ready_.load(std::memory_order_acquire) && !draining()) return {.body = "ready\n"};
+    return {.status = 503, .body = "not ready\n"};
   }
-}
-
-net::awaitable<void> Server::adminSession(tcp::socket socket) {
-  beast::tcp_stream stream(std::move(socket));
-  beast::flat_buffer buffer(16 * 1024);
-  for (;;) {
-    http::request_parser<http::empty_body> parser;
-    parser.header_limit(8 * 1024);
-    stream.expires_after(std::chrono::seconds(10));
-    auto [ec, n] = co_await http::async_read(stream, buffer, parser, as_tuple(use_awaitable));
-    if (ec) break;
-    const auto& req = parser.get();
-    http::response<http::string_body> res{http::status::ok, req.version()};
-    res.set(http::field::content_type, "text/plain; charset=utf-8");
-    res.set(http::field::cache_control, "no-store");
-    const auto target = req.target();
-    const bool ready = ready_.load(std::memory_order_acquire) && !draining();
-    if (req.method() != http::verb::get && req.method() != http::verb::head) {
-      res.result(http::status::method_not_allowed);
-      res.body() = "method not allowed\n";
-    } else if (target == "/healthz") {
-      res.body() = "ok\n";
-    } else if (target == "/readyz") {
-      res.result(ready ? http::status::ok : http::status::service_unavailable);
-      res.body() = ready ? "ready\n" : "not ready\n";
-    } else if (target == "/.well-known/jwks.json") {
-      // The public key(s) backends use to verify X-Gssgate-Assertion.
-      res.set(http::field::content_type, "application/json");
-      res.set(http::field::cache_control, "max-age=60");
-      res.body() = current()->signer->jwks();
-    } else if (target == "/metrics") {
-      const auto rt = current();
-      metrics_.setGssAcceptCalls(rt->authenticator->acceptCalls());
-      res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-      res.body() = metrics_.render();
-    } else {
-      res.result(http::status::not_found);
-      res.body() = "not found\n";
-    }
-    res.keep_alive(req.keep_alive());
-    res.prepare_payload();
-    auto [wec, wn] = co_await http::async_write(stream, res, as_tuple(use_awaitable));
-    if (wec || !req.keep_alive()) break;
+  if (target == "/.well-known/jwks.json") {
+    // The public key(s) backends use to verify X-Gssgate-Assertion.
+    return {.content_type = "application/json",
+            .cache_control = "max-age=60",
+            .body = current()->signer->jwks()};
   }
-  boost::system::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  if (target == "/metrics") {
+    metrics_.setGssAcceptCalls(current()->authenticator->acceptCalls());
+    return {.content_type = std::string(kPrometheusContentType), .body = metrics_.render()};
+  }
+  return {.status = 404, .body = "not found\n"};
 }
 
 net::awaitable<void> Server::signalLoop() {
@@ -222,7 +186,7 @@ net::awaitable<void> Server::signalLoop() {
 }
 
 void Server::reload() {
-  auto next = buildRuntime(config_file_);
+  auto next = buildRuntime(config_file_, &metrics_);
   if (!next.ok()) {
     log()->error("reload refused, keeping the running configuration: {}",
                  printable(messageOf(next.status())));
@@ -251,7 +215,6 @@ net::awaitable<void> Server::drain() {
   draining_.store(true, std::memory_order_release);
   boost::system::error_code ignored;
   if (acceptor_) acceptor_->close(ignored);
-  if (admin_acceptor_) admin_acceptor_->close(ignored);
   for (auto& w : workers_) {
     net::post(w->ctx, [wp = w.get()] {
       // Copy: onDrain may end a session, which unregisters it from the list.

@@ -2,8 +2,9 @@
 // N worker threads, each with its own io_context, upstream pool and session registry, so a
 // connection lives on one thread for its whole life and needs no locks.
 //
-//   auto rt = buildRuntime(file);
-//   Server server(file, *rt);
+//   Metrics metrics;
+//   auto rt = buildRuntime(file, &metrics);
+//   Server server(file, *rt, metrics);
 //   return server.run();   // until SIGTERM/SIGINT has drained; returns the exit code
 //
 // Thread-safety: run() is called once from main. runtime() is safe from worker threads.
@@ -22,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/admin_server.h"
 #include "proxy/auth/assertion_cache.h"
 #include "proxy/broker_client/handle_minter.h"
 #include "proxy/server/metrics.h"
@@ -36,8 +38,8 @@ class HttpSession;
 
 // One worker thread. Members are touched only from that thread, except `ctx` (posting).
 struct Worker {
-  explicit Worker(const ProxyConfig& cfg)
-      : pool(cfg.upstream_max_idle, cfg.timeouts.upstream_idle) {}
+  Worker(const ProxyConfig& cfg, Metrics& metrics)
+      : pool(cfg.upstream_max_idle, cfg.timeouts.upstream_idle, metrics.upstreamIdleGauge()) {}
   // Declaration order matters for destruction: the context (and with it the sessions'
   // coroutine frames) goes before the registry, the pool's sockets before the context.
   std::list<HttpSession*> sessions;
@@ -52,7 +54,7 @@ struct Worker {
 
 class Server {
  public:
-  Server(std::string config_file, std::shared_ptr<const Runtime> runtime);
+  Server(std::string config_file, std::shared_ptr<const Runtime> runtime, Metrics& metrics);
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
   ~Server();
@@ -71,8 +73,8 @@ class Server {
 
  private:
   boost::asio::awaitable<void> acceptLoop(boost::asio::ip::tcp::acceptor& acceptor);
-  boost::asio::awaitable<void> adminLoop(boost::asio::ip::tcp::acceptor& acceptor);
-  boost::asio::awaitable<void> adminSession(boost::asio::ip::tcp::socket socket);
+  // /healthz, /readyz, /metrics and /.well-known/jwks.json (on the admin thread).
+  AdminResponse admin(std::string_view target);
   boost::asio::awaitable<void> signalLoop();
   void reload();
   boost::asio::awaitable<void> drain();
@@ -80,9 +82,9 @@ class Server {
 
   // Declaration order is destruction order reversed: the control context (whose pending
   // accept may hold a socket of a worker's context) must go before the workers, and the
-  // workers (whose sessions count themselves out of metrics_) before metrics_.
+  // workers (whose sessions count themselves out of metrics_) before metrics_ (the caller's).
   std::string config_file_;
-  Metrics metrics_;
+  Metrics& metrics_;
   HandleMinter minter_;
   SessionRevocations revocations_;
   std::atomic<bool> draining_{false};
@@ -95,7 +97,8 @@ class Server {
   std::vector<std::unique_ptr<Worker>> workers_;
   boost::asio::io_context control_{1};
   std::optional<boost::asio::ip::tcp::acceptor> acceptor_;
-  std::optional<boost::asio::ip::tcp::acceptor> admin_acceptor_;
+  // Last member: stopped (and its thread joined) first, before anything its handler reads.
+  std::unique_ptr<AdminServer> admin_;
 };
 
 }  // namespace gssgate::proxy

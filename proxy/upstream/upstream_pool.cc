@@ -34,6 +34,7 @@ std::unique_ptr<UpstreamStream> UpstreamPool::take(const std::string& key) {
     auto conn = std::move(it->conn);
     const bool fresh = now - it->since < max_idle_time_;
     idle_.erase(std::next(it).base());
+    publish();
     if (fresh && looksOpen(*conn)) return conn;
     return nullptr;  // a stale one: the caller connects anew
   }
@@ -48,6 +49,7 @@ void UpstreamPool::put(const std::string& key, std::unique_ptr<UpstreamStream> c
     idle_.pop_front();
   }
   idle_.push_back(Idle{key, std::move(conn), now});
+  publish();
 }
 
 net::awaitable<std::unique_ptr<UpstreamStream>> UpstreamPool::connect(

@@ -10,6 +10,7 @@
 // Thread-safety: a pool is used only from its worker's thread.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -31,14 +32,22 @@ using UpstreamStream = MaybeTlsStream<UpstreamSocketStream>;
 
 class UpstreamPool {
  public:
-  UpstreamPool(size_t max_idle, std::chrono::milliseconds max_idle_time)
-      : max_idle_(max_idle), max_idle_time_(max_idle_time) {}
+  // `idle_gauge` (may be null; shared by the pools of all workers) tracks the idle count.
+  UpstreamPool(size_t max_idle, std::chrono::milliseconds max_idle_time,
+               std::atomic<int64_t>* idle_gauge = nullptr)
+      : max_idle_(max_idle), max_idle_time_(max_idle_time), idle_gauge_(idle_gauge) {}
+  UpstreamPool(const UpstreamPool&) = delete;
+  UpstreamPool& operator=(const UpstreamPool&) = delete;
+  ~UpstreamPool() { clear(); }
 
   // An idle connection to `key` that still looks open, or nullptr.
   std::unique_ptr<UpstreamStream> take(const std::string& key);
   void put(const std::string& key, std::unique_ptr<UpstreamStream> conn);
   // Drops every idle connection (reload, drain).
-  void clear() { idle_.clear(); }
+  void clear() {
+    idle_.clear();
+    publish();
+  }
   void setLimits(size_t max_idle, std::chrono::milliseconds max_idle_time) {
     max_idle_ = max_idle;
     max_idle_time_ = max_idle_time;
@@ -55,6 +64,15 @@ class UpstreamPool {
       boost::asio::ssl::context* tls = nullptr, const std::string& server_name = {});
 
  private:
+  // Adds the change of idle_.size() since the last call to *idle_gauge_.
+  void publish() {
+    const auto now = static_cast<int64_t>(idle_.size());
+    if (idle_gauge_ != nullptr && now != published_) {
+      idle_gauge_->fetch_add(now - published_, std::memory_order_relaxed);
+    }
+    published_ = now;
+  }
+
   struct Idle {
     std::string key;
     std::unique_ptr<UpstreamStream> conn;
@@ -63,6 +81,8 @@ class UpstreamPool {
   size_t max_idle_;
   std::chrono::milliseconds max_idle_time_;
   std::deque<Idle> idle_;  // oldest first
+  std::atomic<int64_t>* idle_gauge_;
+  int64_t published_ = 0;
 };
 
 }  // namespace gssgate::proxy

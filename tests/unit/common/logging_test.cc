@@ -15,6 +15,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/log_event.h"
+
 namespace gssgate {
 namespace {
 
@@ -152,8 +154,9 @@ class FlatJson {
     do {
       auto key = p.string();
       if (!key || !p.eat(':')) return std::nullopt;
-      auto value = p.string();
+      auto value = p.scalar();
       if (!value) return std::nullopt;
+      if (out.contains(*key)) return std::nullopt;  // a duplicate member would be ambiguous
       out[*key] = *value;
     } while (p.eat(','));
     if (!p.eat('}') || !p.done()) return std::nullopt;
@@ -210,6 +213,17 @@ class FlatJson {
     out.append(s_.substr(i_, len));
     i_ += len;
     return true;
+  }
+  // A string, or a bare number / true / false (LogEvent fields), returned as its text.
+  std::optional<std::string> scalar() {
+    if (i_ < s_.size() && s_[i_] == '"') return string();
+    const size_t start = i_;
+    while (i_ < s_.size() &&
+           std::string_view("0123456789.-truefals").find(s_[i_]) != std::string_view::npos) {
+      ++i_;
+    }
+    if (i_ == start) return std::nullopt;
+    return std::string(s_.substr(start, i_ - start));
   }
   std::optional<std::string> string() {
     if (!eat('"')) return std::nullopt;
@@ -416,6 +430,82 @@ TEST(Logging, FormatChangeAppliesToExistingLoggers) {
     const auto obj = FlatJson::parse(ls[0]);
     ASSERT_TRUE(obj);
     EXPECT_EQ(obj->at("msg"), "json");
+  }
+  ASSERT_TRUE(setupLogging({}).ok());
+}
+
+// --- LogEvent: structured lines (access log, broker audit) ------------------------------------
+
+TEST(LogEvent, TextFormQuotesAndEscapesValues) {
+  LogEvent e("redeem");
+  e.add("uid", 1000).add("service", "postgres/db").add("tgt", false).add("note", "two words");
+  e.add("evil", "x\" forged=1\nnext").add("empty", "").add("ms", 1.23456, 3);
+  EXPECT_EQ(e.text(),
+            "redeem: uid=1000 service=postgres/db tgt=false note=\"two words\" "
+            "evil=\"x\\\" forged=1\\x0anext\" empty=\"\" ms=1.235");
+}
+
+TEST(LogEvent, JsonFormMakesFieldsMembersOfTheLine) {
+  ASSERT_TRUE(setupLogging({.level = "info", .format = LogFormat::kJson}).ok());
+  StderrCapture capture;
+  LogEvent("request")
+      .add("status", 401)
+      .add("path", "/a\"b\n")
+      .add("principal", "al\xffice")
+      .add("ok", true)
+      .emit(*logger("unit-event"), spdlog::level::info);
+  logger("unit-event")->info("plain {}", "message");  // the next line is a normal one again
+  const auto ls = lines(capture.finish());
+  ASSERT_TRUE(setupLogging({}).ok());
+  ASSERT_EQ(ls.size(), 2U);
+  const auto obj = FlatJson::parse(ls[0]);
+  ASSERT_TRUE(obj) << printable(ls[0]);
+  EXPECT_EQ(obj->at("event"), "request");
+  EXPECT_EQ(obj->at("status"), "401");
+  EXPECT_THAT(ls[0], HasSubstr("\"status\":401"));  // a JSON number, not a string
+  EXPECT_EQ(obj->at("path"), "/a\"b\n");
+  EXPECT_EQ(obj->at("principal"), "al\xef\xbf\xbdice");  // invalid UTF-8 → U+FFFD
+  EXPECT_EQ(obj->at("ok"), "true");
+  EXPECT_EQ(obj->at("logger"), "unit-event");
+  EXPECT_FALSE(obj->contains("msg"));
+  const auto plain = FlatJson::parse(ls[1]);
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->at("msg"), "plain message");
+}
+
+TEST(LogEvent, AFieldNamedLikeTheLineKeysCannotReplaceThem) {
+  // A message that merely looks like JSON members stays inside "msg".
+  const auto obj = logJson("unit-json-members", R"(,"level":"critical","x":"y)");
+  EXPECT_EQ(obj.at("level"), "info");
+  EXPECT_FALSE(obj.contains("x"));
+}
+
+TEST(LogEvent, BelowTheLevelNothingIsWritten) {
+  ASSERT_TRUE(setupLogging({.level = "warn"}).ok());
+  StderrCapture capture;
+  LogEvent("quiet").add("a", 1).emit(*logger("unit-event-level"), spdlog::level::info);
+  EXPECT_EQ(capture.finish(), "");
+  ASSERT_TRUE(setupLogging({}).ok());
+}
+
+TEST(AccessLogger, IgnoresTheGlobalLevelAndCanBeTurnedOff) {
+  auto access = logger(std::string(kAccessLogger));
+  ASSERT_TRUE(setupLogging({.level = "error", .access = true}).ok());
+  {
+    StderrCapture capture;
+    access->info("request one");
+    logger("unit-other-component")->info("hidden");
+    const std::string out = capture.finish();
+    EXPECT_THAT(out, HasSubstr("request one"));
+    EXPECT_THAT(out, Not(HasSubstr("hidden")));
+  }
+  setLogLevel("debug");  // SIGHUP: the access logger keeps its own setting
+  EXPECT_EQ(access->level(), spdlog::level::info);
+  ASSERT_TRUE(setupLogging({.level = "info", .access = false}).ok());
+  {
+    StderrCapture capture;
+    access->info("request two");
+    EXPECT_EQ(capture.finish(), "");
   }
   ASSERT_TRUE(setupLogging({}).ok());
 }

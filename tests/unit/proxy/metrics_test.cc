@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <string>
 
 namespace gssgate::proxy {
@@ -35,12 +37,13 @@ TEST(Metrics, FreshRenderHasHelpTypeAndZeroCounters) {
 
 TEST(Metrics, CountersAppearInRender) {
   Metrics m;
-  m.countResponse(200);
-  m.countResponse(200);
-  m.countResponse(401);
-  m.countResponse(599);
-  m.countResponse(600);    // out of range: ignored, no crash
-  m.countResponse(70000);  // likewise
+  RouteStats* app = m.routeStats("/app");
+  m.countResponse(app, 200);
+  m.countResponse(app, 200);
+  m.countResponse(m.noRoute(), 401);
+  m.countResponse(nullptr, 599);  // no route stats (a --check-config runtime): total only
+  m.countResponse(app, 600);      // out of range: ignored, no crash
+  m.countResponse(app, 70000);    // likewise
   m.countAuth("ok");
   m.countAuth("replay");
   m.countAuth("replay");
@@ -72,6 +75,46 @@ TEST(Metrics, CountersAppearInRender) {
   EXPECT_THAT(text, HasSubstr("gssgate_proxy_connections_refused_total 1\n"));
   EXPECT_THAT(text, HasSubstr("gssgate_proxy_upstream_connections_total{kind=\"new\"} 1\n"));
   EXPECT_THAT(text, HasSubstr("gssgate_proxy_upstream_connections_total{kind=\"reused\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("gssgate_proxy_requests_total{route=\"/app\",code=\"200\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("gssgate_proxy_requests_total{route=\"\",code=\"401\"} 1\n"));
+  EXPECT_THAT(text, Not(HasSubstr("route=\"/app\",code=\"401\"")));
+}
+
+TEST(Metrics, RouteStatsAreKeptByPathAcrossReloads) {
+  Metrics m;
+  RouteStats* first = m.routeStats("/a");
+  EXPECT_EQ(m.routeStats("/a"), first);  // a reload with the same route keeps counting
+  EXPECT_NE(m.routeStats("/b"), first);
+  EXPECT_EQ(m.routeStats(""), m.noRoute());
+  // A route path is configuration, but a label must stay well-formed whatever it holds.
+  m.countResponse(m.routeStats("/we\"ird"), 204);
+  EXPECT_THAT(m.render(), HasSubstr("route=\"/we\\\"ird\",code=\"204\"} 1\n"));
+}
+
+TEST(Metrics, RejectionsAndHistogramsRender) {
+  Metrics m;
+  m.countRejection("no_route");
+  m.countRejection("no_route");
+  m.countRejection("upstream_timeout");
+  m.gssAccept().observe(std::chrono::microseconds(300));
+  m.gssAccept().observe(std::chrono::seconds(20));
+  std::atomic<int64_t>* idle = m.upstreamIdleGauge();
+  idle->fetch_add(3);
+  const std::string text = m.render();
+  EXPECT_THAT(text, HasSubstr("gssgate_proxy_rejections_total{reason=\"no_route\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("gssgate_proxy_rejections_total{reason=\"upstream_timeout\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE gssgate_proxy_gss_accept_seconds histogram\n"));
+  EXPECT_THAT(text, HasSubstr("gssgate_proxy_gss_accept_seconds_bucket{le=\"0.00025\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("gssgate_proxy_gss_accept_seconds_bucket{le=\"0.0005\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("gssgate_proxy_gss_accept_seconds_bucket{le=\"10\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("gssgate_proxy_gss_accept_seconds_bucket{le=\"+Inf\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("gssgate_proxy_gss_accept_seconds_count 2\n"));
+  EXPECT_THAT(text, HasSubstr("gssgate_proxy_upstream_idle_connections 3\n"));
+  for (const char* family :
+       {"gssgate_proxy_request_duration_seconds", "gssgate_proxy_upstream_response_seconds",
+        "gssgate_proxy_broker_deposit_seconds"}) {
+    EXPECT_THAT(text, HasSubstr(std::string("# TYPE ") + family + " histogram\n")) << family;
+  }
 }
 
 TEST(Metrics, EveryAuthReasonTheSessionUsesHasItsOwnSeries) {
