@@ -243,6 +243,8 @@ class Broker:
                 f"`listen` socket, not `deposit_listen`)", name)
         if not msg:
             msg = f"broker at {self.address} returned {name}"
+        if code == grpc.StatusCode.PERMISSION_DENIED and not msg.startswith("not allowed"):
+            msg = f"not allowed: {msg}"  # as gssgatectl says it
         return _BY_CODE.get(code, errors.BrokerError)(msg, name)
 
 

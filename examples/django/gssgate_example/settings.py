@@ -21,7 +21,6 @@ INSTALLED_APPS = ["django.contrib.auth", "django.contrib.contenttypes"]
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
     "gssgate.django.middleware.GssgateMiddleware",
 ]
 AUTHENTICATION_BACKENDS = ["gssgate.django.backends.GssgateBackend"]

@@ -1,6 +1,6 @@
 """GssgateMiddleware: trusts gssgate-proxy's identity headers only with a valid signed assertion.
 
-    MIDDLEWARE = [..., "django.contrib.auth.middleware.AuthenticationMiddleware",
+    MIDDLEWARE = [...,   # after SessionMiddleware/AuthenticationMiddleware if you use them
                   "gssgate.django.middleware.GssgateMiddleware", ...]
     AUTHENTICATION_BACKENDS = ["gssgate.django.backends.GssgateBackend"]
 
@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from django.contrib import auth
+from django.contrib.auth.models import AnonymousUser
 from django.http import HttpResponseForbidden
 
 from ..errors import InvalidAssertionError
@@ -67,6 +68,8 @@ class GssgateMiddleware:
         """None when the request may proceed; else the 403 response."""
         c = conf.get()
         request.gssgate = None
+        if not hasattr(request, "user"):  # no AuthenticationMiddleware (no sessions): anonymous
+            request.user = AnonymousUser()
         meta = request.META
         user_hdr = meta.pop(c.user_meta, None)
         token = meta.pop(c.assertion_meta, None)
