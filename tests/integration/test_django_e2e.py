@@ -310,3 +310,15 @@ def test_sdk_two_threads_two_users_with_psycopg2(world):
     with pytest.raises(psycopg2.OperationalError):
         psycopg2.connect(host="localhost", port=world.pg.port, dbname="postgres", user="alice",
                          connect_timeout=10)
+
+
+def test_django_orm_connection_as_the_user(world):
+    """DATABASES["as_user"] + user_connection: Django's own connection, concurrently."""
+    def run(user):
+        hdr = proxytest.auth_header(user, delegate=True)
+        r = proxytest.http_request(world.proxy.port, path="/orm", headers=hdr, timeout=60)
+        return user, r.status, r.json
+    with concurrent.futures.ThreadPoolExecutor(max_workers=6) as ex:
+        results = list(ex.map(run, [USERS[i % 2] for i in range(12)]))
+    for user, status, body in results:
+        assert status == 200 and body == {"current_user": user, "error": None}, body

@@ -30,6 +30,18 @@ AUTHENTICATION_BACKENDS = ["gssgate.django.backends.GssgateBackend"]
 STATE_DIR = Path(os.environ.get("EXAMPLE_STATE_DIR") or HERE.parent / "state")
 DATABASES = {
     "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(STATE_DIR / "app.sqlite3")},
+    # Django's own connection as the signed-in user (gssgate.django.user_connection): no
+    # password, no persistent connection; USER is set per request.
+    "as_user": {
+        "ENGINE": "django.db.backends.postgresql",
+        "HOST": os.environ.get("EXAMPLE_PG_HOST", "localhost"),
+        "PORT": os.environ.get("EXAMPLE_PG_PORT", "5432"),
+        "NAME": os.environ.get("EXAMPLE_PG_DBNAME", "postgres"),
+        "USER": "",
+        "PASSWORD": "",
+        "CONN_MAX_AGE": 0,
+        "OPTIONS": {"connect_timeout": 10},
+    },
 }
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 

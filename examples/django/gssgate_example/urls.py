@@ -5,4 +5,5 @@ from . import views
 urlpatterns = [
     path("", views.index),
     path("healthz", views.healthz),
+    path("orm", views.orm),
 ]

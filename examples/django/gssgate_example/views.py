@@ -11,7 +11,7 @@ from django.http import HttpResponse, JsonResponse
 from django.utils.html import escape
 
 import gssgate
-from gssgate.django import user_db
+from gssgate.django import user_connection, user_db
 
 import psycopg2
 
@@ -60,3 +60,17 @@ def index(request):
                                     current_user=escape(result["current_user"] or "-"),
                                     version=escape(result["version"] or "-"), error=err),
                         status=status)
+
+
+def orm(request):
+    """The same through Django's own connection (DATABASES["as_user"]), as JSON."""
+    if request.gssgate is None:
+        return JsonResponse({"error": "not signed in"}, status=401)
+    try:
+        with user_connection(request, "as_user") as conn:
+            with conn.cursor() as cur:
+                cur.execute("select current_user")
+                return JsonResponse({"current_user": cur.fetchone()[0], "error": None})
+    except gssgate.GssgateError as e:
+        return JsonResponse({"current_user": None, "error": f"{type(e).__name__}: {e}"},
+                            status=502)
