@@ -115,7 +115,7 @@ pids+=($!)
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$admin2/readyz" >/dev/null && break; sleep 0.1; done
 echo alice-password | kinit -f alice >/dev/null
 curl -s --negotiate -u : --delegation always "http://localhost:$port2/" \
-  | sed -n 's/.*<h1>\(.*\)<\/h1>.*/    \1/p; s/.*<tr><th>\(.*\)<\/th><td[^>]*>\(.*\)<\/td><\/tr>.*/    \1: \2/p'
+  | sed -n 's/.*<h1>\(.*\)<\/h1>.*/    \1/p; s/.*<tr><th>\(.*\)<\/th><td[^>]*>\(.*\)<\/td><\/tr>.*/    \1: \2/p' | cut -c1-90
 echo "  a forged X-Remote-User sent straight to the app (bypassing the proxy):"
 printf '    HTTP %s\n' "$(curl -s -o /dev/null -w '%{http_code}' -H 'X-Remote-User: alice' \
   "http://127.0.0.1:$(head -1 "$work/django.port")/")"
@@ -125,4 +125,4 @@ step "Broker audit log"
 grep -E 'deposit|redeem' "$work/broker.log" || true
 step "Proxy log"
 cat "$work/proxy.log"
-printf '\nDemo done: each user signed in with Kerberos, and the app queried PostgreSQL as that\nuser with a postgres/localhost ticket from the broker (tgt=false: it never saw a TGT).\n'
+printf '\nDemo done: each user signed in with Kerberos, and the apps (the stdlib demo app and the\nDjango example) queried PostgreSQL as that user with a postgres/localhost ticket from the\nbroker (tgt=false: they never saw a TGT).\n'
