@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo: a throw-away Kerberos realm on loopback, a PostgreSQL that accepts only GSSAPI,
 # gssgate-broker, gssgate-proxy in front of a demo app, and curl signing in with Negotiate and
-# delegation — the app then queries PostgreSQL *as the user* without ever holding a TGT.
+# delegation — the app then queries PostgreSQL *as the user* without ever holding a TGT; then
+# the same with the Django example app on the Python SDK (examples/django).
 # Usage (as root on Debian 12):  scripts/demo.sh        (installs, builds, runs, cleans up)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -95,8 +96,33 @@ step "9. Signed in without delegation: authenticated, but no database access"
 curl -s --negotiate -u : "http://localhost:$port/" | show
 kdestroy -A
 
+step "10. The Django example (examples/django, Python SDK) behind a second proxy: alice's page"
+port2="$(free_port)"; admin2="$(free_port)"
+EXAMPLE_STATE_DIR="$work/django" GSSGATE_JWKS_URL="http://127.0.0.1:$admin2/.well-known/jwks.json" \
+  GSSGATE_BROKER_SOCKET="unix:$work/run/broker.sock" EXAMPLE_PG_PORT="$pg_port" \
+  "$py" "$root/examples/django/serve.py" --port 0 >"$work/django.port" 2>"$work/django.log" &
+pids+=($!)
+for _ in $(seq 100); do [[ -s $work/django.port ]] && break; sleep 0.1; done
+cat >"$work/proxy2.yaml" <<YAML
+listen: 127.0.0.1:$port2
+upstream: http://127.0.0.1:$(head -1 "$work/django.port")
+keytab: $work/http.keytab
+admin_listen: 127.0.0.1:$admin2
+broker: unix:$work/run/deposit.sock
+YAML
+"$root/build/proxy/gssgate-proxy" --config "$work/proxy2.yaml" 2>"$work/proxy2.log" &
+pids+=($!)
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$admin2/readyz" >/dev/null && break; sleep 0.1; done
+echo alice-password | kinit -f alice >/dev/null
+curl -s --negotiate -u : --delegation always "http://localhost:$port2/" \
+  | sed -n 's/.*<h1>\(.*\)<\/h1>.*/    \1/p; s/.*<tr><th>\(.*\)<\/th><td[^>]*>\(.*\)<\/td><\/tr>.*/    \1: \2/p' | cut -c1-90
+echo "  a forged X-Remote-User sent straight to the app (bypassing the proxy):"
+printf '    HTTP %s\n' "$(curl -s -o /dev/null -w '%{http_code}' -H 'X-Remote-User: alice' \
+  "http://127.0.0.1:$(head -1 "$work/django.port")/")"
+kdestroy -A
+
 step "Broker audit log"
 grep -E 'deposit|redeem' "$work/broker.log" || true
 step "Proxy log"
 cat "$work/proxy.log"
-printf '\nDemo done: each user signed in with Kerberos, and the app queried PostgreSQL as that\nuser with a postgres/localhost ticket from the broker (tgt=false: it never saw a TGT).\n'
+printf '\nDemo done: each user signed in with Kerberos, and the apps (the stdlib demo app and the\nDjango example) queried PostgreSQL as that user with a postgres/localhost ticket from the\nbroker (tgt=false: they never saw a TGT).\n'

@@ -27,6 +27,7 @@ test_pkgs=(
   python3 python3-gssapi python3-pytest
   postgresql-15 postgresql-client-15 libpq-dev python3-psycopg2
   python3-grpcio python3-grpc-tools python3-protobuf python3-cryptography python3-jwt
+  python3-django
   chromium
 )
 bench_pkgs=(nginx-light apache2 libapache2-mod-auth-gssapi wrk)
