@@ -49,6 +49,7 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "realm"))
 
+import log_archive  # noqa: E402
 import proxytest  # noqa: E402
 
 PROTO_DIR = REPO / "proto"
@@ -110,7 +111,7 @@ class BrokerProcess:
         self.env = env
         self.name = name
         self.config_path = self.workdir / f"{name}.yaml"
-        self.log_path = self.workdir / f"{name}.log"
+        self.log_path = log_archive.log_path(self.workdir / f"{name}.log", name)
         self.proc: subprocess.Popen | None = None
         self._logf = None
         self.checked_exit = False
@@ -459,8 +460,10 @@ class GrpcApi:
     def deposit(self, path: str, principal: str, tgt: bytes, timeout: float = 10):
         with self.channel(path) as ch:
             stub = self.pb2_grpc.CredentialDepositStub(ch)
-            return stub.Deposit(self.pb2.DepositRequest(principal=principal, tgt=tgt),
-                                timeout=timeout)
+            reply = stub.Deposit(self.pb2.DepositRequest(principal=principal, tgt=tgt),
+                                 timeout=timeout)
+            log_archive.record_secret(reply.handle)
+            return reply
 
     def redeem(self, path: str, handle: str, service: str = PG_SERVICE, timeout: float = 10):
         with self.channel(path) as ch:

@@ -42,6 +42,9 @@ import threading
 import time
 import urllib.parse
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import log_archive  # noqa: E402
+
 BIG_BLOCK = bytes((i * 7 + 3) % 256 for i in range(65536))
 
 
@@ -182,6 +185,12 @@ class EchoHandler(http.server.BaseHTTPRequestHandler):
         except BadRequest as e:
             self._send_json(400, {"error": str(e)}, close=True)
             return
+        for k, v in self.headers.items():
+            key = k.lower()
+            if key in ("x-gssgate-credential", "x-gssgate-assertion", "authorization"):
+                log_archive.record_secret(v.split(" ", 1)[-1])
+            elif key == "cookie":
+                log_archive.record_cookie_values(v)
         url = urllib.parse.urlsplit(self.path)
         query = urllib.parse.parse_qs(url.query)
         # Special paths match on the last segment, so /slow and /public/slow both work.

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import gssapi
 
+import log_archive
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 DEFAULT_PROXY = REPO / "build" / "proxy" / "gssgate-proxy"
@@ -71,7 +73,9 @@ def negotiate_start(user: str, service: str = "HTTP@localhost", delegate: bool =
         name=gssapi.Name(service, gssapi.NameType.hostbased_service),
         usage="initiate", creds=user_credentials(user), mech=SPNEGO, flags=flags)
     token = ctx.step()
-    return ctx, base64.b64encode(token).decode()
+    text = base64.b64encode(token).decode()
+    log_archive.record_secret(text)
+    return ctx, text
 
 
 def negotiate_token(user: str, service: str = "HTTP@localhost", delegate: bool = False) -> str:
@@ -218,6 +222,8 @@ def _read_response(sock: socket.socket, buf: bytearray, method: str = "GET") -> 
         buf.clear()
         resp.closed = True
     resp.body = body
+    for value in resp.header_values("Set-Cookie"):
+        log_archive.record_cookie_values(value.split(";", 1)[0])
     conn_hdr = ",".join(resp.header_values("Connection")).lower()
     if "close" in conn_hdr:
         resp.closed = True
@@ -393,7 +399,7 @@ class ProxyProcess:
         self.env = env
         self.name = name
         self.config_path = workdir / f"{name}.yaml"
-        self.log_path = workdir / f"{name}.log"
+        self.log_path = log_archive.log_path(workdir / f"{name}.log", name)
         self.proc: subprocess.Popen | None = None
         self.checked_exit = False
 
