@@ -108,3 +108,16 @@ seccompProfile:
 {{- fail "proxy.runAsGroup must differ from podSecurityContext.fsGroup: every container (the app too) has the fsGroup, and the deposit socket belongs to proxy.runAsGroup" -}}
 {{- end -}}
 {{- end }}
+
+{{/* Deep merge of (list DST SRC) into DST, SRC winning, maps merged key by key. Not sprig's
+     mergeOverwrite: that skips `false` and `0` in SRC, so `lifetime: 0` would be ignored. */}}
+{{- define "gssgate.mergeInto" -}}
+{{- $dst := index . 0 -}}
+{{- range $k, $val := index . 1 -}}
+{{- if and (kindIs "map" $val) (kindIs "map" (get $dst $k)) -}}
+{{- include "gssgate.mergeInto" (list (get $dst $k) $val) -}}
+{{- else -}}
+{{- $_ := set $dst $k $val -}}
+{{- end -}}
+{{- end -}}
+{{- end }}
