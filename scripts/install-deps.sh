@@ -6,12 +6,16 @@
 # Idempotent: packages already present are left alone; safe to run again.
 # Usage (as root):  scripts/install-deps.sh            # build + tests
 #                   scripts/install-deps.sh --bench    # + nginx, apache2/mod_auth_gssapi, wrk
+#                   scripts/install-deps.sh --build-only  # only what building the binaries needs
+#                                                         # (the Dockerfile's build stage)
 set -euo pipefail
 
 want_bench=0
+build_only=0
 for arg in "$@"; do
   case "$arg" in
     --bench) want_bench=1 ;;
+    --build-only) build_only=1 ;;
     *) echo "install-deps.sh: unknown option '$arg'" >&2; exit 2 ;;
   esac
 done
@@ -33,12 +37,15 @@ test_pkgs=(
 )
 bench_pkgs=(nginx-light apache2 libapache2-mod-auth-gssapi wrk)
 
-pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}")
-if [[ $want_bench == 1 ]]; then pkgs+=("${bench_pkgs[@]}"); fi
-# node and npm drive the browser test (tests/browser). Asked for only when the commands are
-# missing: a NodeSource nodejs, where present, bundles npm and conflicts with Debian's npm.
-if ! command -v node >/dev/null 2>&1; then pkgs+=(nodejs); fi
-if ! command -v npm >/dev/null 2>&1; then pkgs+=(npm); fi
+pkgs=("${build_pkgs[@]}")
+if [[ $build_only == 0 ]]; then
+  pkgs+=("${test_pkgs[@]}")
+  if [[ $want_bench == 1 ]]; then pkgs+=("${bench_pkgs[@]}"); fi
+  # node and npm drive the browser test (tests/browser). Asked for only when the commands are
+  # missing: a NodeSource nodejs, where present, bundles npm and conflicts with Debian's npm.
+  if ! command -v node >/dev/null 2>&1; then pkgs+=(nodejs); fi
+  if ! command -v npm >/dev/null 2>&1; then pkgs+=(npm); fi
+fi
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
@@ -100,8 +107,10 @@ for p in "${pkgs[@]}"; do
 done
 if [[ ${#missing[@]} == 0 ]]; then
   echo "install-deps: all ${#pkgs[@]} packages already installed"
-  install_browser_node_modules
-  install_helm
+  if [[ $build_only == 0 ]]; then
+    install_browser_node_modules
+    install_helm
+  fi
   exit 0
 fi
 
@@ -126,6 +135,8 @@ trap '[[ $added_policy == 1 ]] && rm -f "$policy"' EXIT
 
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
-install_browser_node_modules
-install_helm
+if [[ $build_only == 0 ]]; then
+  install_browser_node_modules
+  install_helm
+fi
 echo "install-deps: done"
