@@ -320,9 +320,10 @@ def _write_pod_files(root: Path, proxy_cfg: dict, broker_cfg: dict, keytab: Path
         put(broker_cfg["handle_key_file"], os.urandom(32).hex().encode())
     for address in (broker_cfg["listen"], broker_cfg["deposit_listen"]):
         Path(unix_path(address)).parent.mkdir(parents=True, exist_ok=True)
-    Path(proxy_cfg["replay_cache"].removeprefix("file2:")).parent.mkdir(parents=True,
-                                                                       exist_ok=True)
-    if broker_cfg["store"].startswith("dir:"):
+    if "replay_cache" in proxy_cfg:
+        Path(proxy_cfg["replay_cache"].removeprefix("file2:")).parent.mkdir(parents=True,
+                                                                           exist_ok=True)
+    if broker_cfg.get("store", "memory").startswith("dir:"):
         Path(broker_cfg["store"][4:]).parent.mkdir(parents=True, exist_ok=True)
 
 
@@ -446,3 +447,54 @@ def test_extra_config_overrides_with_false_and_zero():
     assert proxy_cfg["basic"] == {"enabled": False}
     assert broker_cfg["policy"] == [{"uid": 1000, "services": ["postgres/db"],
                                      "allow_tgt": False}]
+
+
+# ------------------------------------------------------------------------ the README's snippet
+def _readme_blocks():
+    text = (CHART / "README.md").read_text()
+    blocks = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", text, re.S)]
+    patch = next(b for b in blocks if "spec" in b)
+    proxy_cfg = next(b for b in blocks if "upstream" in b)
+    broker_cfg = next(b for b in blocks if "deposit_listen" in b)
+    return patch, proxy_cfg, broker_cfg
+
+
+def test_readme_sidecar_snippet_keeps_the_charts_rules():
+    patch, proxy_cfg, broker_cfg = _readme_blocks()
+    dep = {"spec": patch["spec"]}
+    c = containers(dep)
+    app, proxy, broker = c["myapp"], c["gssgate-proxy"], c["gssgate-broker"]
+    backend = unix_path(broker_cfg["listen"])
+    deposit = unix_path(broker_cfg["deposit_listen"])
+    assert volume_for_path(app, backend) == volume_for_path(broker, backend) == "broker-socket"
+    assert volume_for_path(proxy, deposit) == volume_for_path(broker, deposit) == "deposit-socket"
+    assert "broker-socket" not in mounts(proxy) and "deposit-socket" not in mounts(app)
+    assert volume_for_path(proxy, proxy_cfg["keytab"]) == "keytab"
+    assert {"keytab", "proxy-keys", "broker-keys"}.isdisjoint(mounts(app))
+    assert "keytab" not in mounts(broker)
+    assert proxy_cfg["broker"] == broker_cfg["deposit_listen"]
+    psc = pod_spec(dep)["securityContext"]
+    assert broker_cfg["sockets"]["listen"]["group"] == str(psc["fsGroup"])
+    assert broker_cfg["sockets"]["deposit_listen"]["group"] == str(
+        proxy["securityContext"]["runAsGroup"]) == str(broker["securityContext"]["runAsGroup"])
+    assert broker_cfg["policy"][0]["uid"] == app["securityContext"]["runAsUser"]
+    for name in ("gssgate-proxy", "gssgate-broker"):
+        sc = c[name]["securityContext"]
+        assert sc["readOnlyRootFilesystem"] and sc["runAsNonRoot"]
+        assert sc["allowPrivilegeEscalation"] is False and sc["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_readme_sidecar_configs_pass_check_config(keytab, tmp_path):
+    _, proxy_cfg, broker_cfg = _readme_blocks()
+    root = Path(tempfile.mkdtemp(prefix="gsr-", dir="/tmp"))
+    proxy_text = _materialise(yaml.safe_dump(proxy_cfg), root)
+    broker_text = _materialise(yaml.safe_dump(broker_cfg), root)
+    (root / "proxy.yaml").write_text(proxy_text)
+    (root / "broker.yaml").write_text(broker_text)
+    pc, bc = yaml.safe_load(proxy_text), yaml.safe_load(broker_text)
+    _write_pod_files(root, pc, bc, keytab)
+    env = dict(os.environ, KRB5RCACHEDIR=str(root))
+    for exe, cfg in ((proxy_binary(), "proxy.yaml"), (broker_binary(), "broker.yaml")):
+        p = subprocess.run([exe, "--config", str(root / cfg), "--check-config"],
+                           capture_output=True, text=True, env=env, timeout=30)
+        assert p.returncode == 0, f"{cfg}: {p.stderr}"
