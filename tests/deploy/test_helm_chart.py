@@ -64,6 +64,7 @@ def test_schema_rejects_bad_values(setting, message):
     ("app.uid=10002", "app.uid must differ"),
     ("app.gid=10001", "app.gid must differ"),
     ("proxy.runAsGroup=10000", "proxy.runAsGroup must differ"),
+    ("broker.handleKey.enabled=true", "needs replicaCount 1"),
 ])
 def test_template_refuses_id_clashes(setting, message):
     p = helm(*template_args(sets=[setting]), check=False)
@@ -101,18 +102,18 @@ def test_keytab_and_keys_are_mounted_only_where_needed(variant):
     assert keytab_vols == ["keytab"]
     assert "keytab" in mounts(c["gssgate-proxy"])
     assert "keytab" not in mounts(c["gssgate-broker"])
-    # The app mounts no Secret at all (no keytab, no cookie/assertion/handle key).
+    # The app mounts no Secret at all (no keytab, no cookie/assertion key).
     secret_vols = {n for n, v in vols.items() if "secret" in v or "projected" in v}
-    assert secret_vols == {"keytab", "proxy-keys", "broker-keys"}
+    assert secret_vols == {"keytab", "proxy-keys"}
     assert not secret_vols & set(mounts(app))
     assert "proxy-keys" not in mounts(c["gssgate-broker"])
-    assert "broker-keys" not in mounts(c["gssgate-proxy"])
     # The daemons' configs point into those mounts.
     proxy_cfg, broker_cfg, _, _ = config_files(docs)
     assert volume_for_path(c["gssgate-proxy"], proxy_cfg["keytab"]) == "keytab"
     assert volume_for_path(c["gssgate-proxy"], proxy_cfg["session"]["key_file"]) == "proxy-keys"
     assert volume_for_path(c["gssgate-proxy"], proxy_cfg["assertion"]["key_file"]) == "proxy-keys"
-    assert volume_for_path(c["gssgate-broker"], broker_cfg["handle_key_file"]) == "broker-keys"
+    # Several replicas: each broker makes its own handle key (see test_handle_key_secret).
+    assert "handle_key_file" not in broker_cfg
     # krb5.conf: proxy and broker; the app only when asked (full values ask).
     for daemon in ("gssgate-proxy", "gssgate-broker"):
         env = {e["name"]: e.get("value") for e in c[daemon]["env"]}
@@ -253,12 +254,30 @@ def test_generated_keys_are_well_formed():
     assert len(base64.b64decode(session.strip(), validate=True)) == 32
     pem = base64.b64decode(data["assertion.pem"]).decode()
     assert pem.startswith("-----BEGIN PRIVATE KEY-----")
-    handle = base64.b64decode(data["handle.key"]).decode()
-    assert re.fullmatch(r"[0-9a-f]{64}", handle)
+    assert "handle.key" not in data  # off by default (several replicas)
     # Two renders (two installs) never share a key.
     again = one(render(), "Secret", "-keys")["data"]
     assert again["session.keys"] != data["session.keys"]
-    assert again["handle.key"] != data["handle.key"]
+    assert again["assertion.pem"] != data["assertion.pem"]
+
+
+SINGLE = ["replicaCount=1", "broker.handleKey.enabled=true", "broker.store=dir"]
+
+
+def test_handle_key_secret_for_a_single_replica():
+    docs = render(sets=SINGLE)
+    handle = base64.b64decode(one(docs, "Secret", "-keys")["data"]["handle.key"]).decode()
+    assert re.fullmatch(r"[0-9a-f]{64}", handle)
+    dep = _deployment(docs)
+    c = containers(dep)
+    _, broker_cfg, _, _ = config_files(docs)
+    assert volume_for_path(c["gssgate-broker"], broker_cfg["handle_key_file"]) == "broker-keys"
+    assert "broker-keys" not in mounts(c["gssgate-proxy"])
+    assert "broker-keys" not in mounts(c["app"])
+    assert volumes(dep)["broker-keys"]["secret"]["secretName"] == "rel-gssgate-keys"
+    own = render(sets=SINGLE + ["broker.handleKey.existingSecret=my-handle"])
+    assert volumes(_deployment(own))["broker-keys"]["secret"]["secretName"] == "my-handle"
+    assert "handle.key" not in one(own, "Secret", "-keys")["data"]
 
 
 def test_full_values_objects():
@@ -267,7 +286,7 @@ def test_full_values_objects():
     vols = volumes(_deployment(docs))
     names = [s["secret"]["name"] for s in vols["proxy-keys"]["projected"]["sources"]]
     assert names == ["webapp-session", "webapp-assertion"]
-    assert vols["broker-keys"]["secret"]["secretName"] == "webapp-handle"
+    assert "broker-keys" not in vols
     ing = one(docs, "Ingress")
     ann = ing["metadata"]["annotations"]
     assert ann["nginx.ingress.kubernetes.io/affinity"] == "cookie"
@@ -359,6 +378,7 @@ def _pod(values_file, sets):
 CHECK_VARIANTS = {
     "default": (None, []),
     "full": (FULL_VALUES, ["kerberos.acceptor=HTTP/localhost@GSSGATE.TEST"]),
+    "single": (None, SINGLE),
 }
 
 

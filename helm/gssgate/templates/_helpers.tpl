@@ -104,6 +104,9 @@ seccompProfile:
 {{- if eq (int $v.app.gid) (int $v.proxy.runAsGroup) -}}
 {{- fail "app.gid must differ from proxy.runAsGroup: that group may connect to the broker's deposit socket" -}}
 {{- end -}}
+{{- if and $v.broker.handleKey.enabled (gt (int $v.replicaCount) 1) -}}
+{{- fail "broker.handleKey.enabled needs replicaCount 1: with one handle key in every pod, a pod's proxy would mint handles for credentials that only another pod's broker holds (see values.yaml)" -}}
+{{- end -}}
 {{- if eq (int $v.proxy.runAsGroup) (int $v.podSecurityContext.fsGroup) -}}
 {{- fail "proxy.runAsGroup must differ from podSecurityContext.fsGroup: every container (the app too) has the fsGroup, and the deposit socket belongs to proxy.runAsGroup" -}}
 {{- end -}}
