@@ -33,6 +33,7 @@ RUN apt-get update \
         libgrpc29 \
         libgssapi-krb5-2 \
         libk5crypto3 \
+        libkeyutils1 \
         libkrb5-3 \
         libkrb5support0 \
         libprotobuf32 \

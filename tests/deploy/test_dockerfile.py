@@ -140,26 +140,39 @@ def _ldd_libraries(path: str) -> set[str]:
     return libs
 
 
-def _owning_package(lib: str) -> str:
-    """dpkg -S on the path, its real path, and the /usr-merged alternative (Debian 12)."""
-    candidates = [lib, os.path.realpath(lib)]
-    for c in list(candidates):
-        if c.startswith("/usr/lib/"):
-            candidates.append(c[4:])
-        elif c.startswith("/lib"):
-            candidates.append("/usr" + c)
-    for c in candidates:
-        p = subprocess.run(["dpkg", "-S", c], capture_output=True, text=True, timeout=60)
-        if p.returncode == 0:
-            return p.stdout.split(":")[0].split(",")[0].strip()
-    raise AssertionError(f"no Debian package owns {lib} (tried {candidates})")
+def _candidates(lib: str) -> list[str]:
+    """The path, its real path, and their /usr-merged alternatives (Debian 12 ships /lib as a
+    link to /usr/lib, but dpkg knows each file under one of the two names only)."""
+    out = [lib, os.path.realpath(lib)]
+    for c in list(out):
+        out.append(c[4:] if c.startswith("/usr/lib/") else "/usr" + c if c.startswith("/lib")
+                   else c)
+    return list(dict.fromkeys(out))
+
+
+def _owning_packages(libs: set[str]) -> dict[str, str]:
+    """lib path -> Debian package, with one `dpkg -S` call for all of them."""
+    paths = sorted({c for lib in libs for c in _candidates(lib)})
+    p = subprocess.run(["dpkg", "-S", *paths], capture_output=True, text=True, timeout=120)
+    owner: dict[str, str] = {}
+    for line in p.stdout.splitlines():
+        pkgs, _, path = line.partition(": ")
+        owner[path.strip()] = pkgs.split(",")[0].split(":")[0].strip()
+    result = {}
+    for lib in libs:
+        found = [owner[c] for c in _candidates(lib) if c in owner]
+        assert found, f"no Debian package owns {lib} (tried {_candidates(lib)})"
+        result[lib] = found[0]
+    return result
 
 
 def test_runtime_packages_cover_every_shared_library(runtime_packages):
-    needed: dict[str, set[str]] = {}
+    libs = set()
     for b in (proxy_binary(), broker_binary(), gssgatectl_binary()):
-        for lib in _ldd_libraries(b):
-            needed.setdefault(_owning_package(lib), set()).add(Path(lib).name)
+        libs |= _ldd_libraries(b)
+    needed: dict[str, set[str]] = {}
+    for lib, pkg in _owning_packages(libs).items():
+        needed.setdefault(pkg, set()).add(Path(lib).name)
     missing = {p: sorted(libs) for p, libs in needed.items()
                if p not in runtime_packages and p not in BASE_IMAGE_PACKAGES}
     assert not missing, (f"the Dockerfile's runtime stage lacks packages the binaries load: "

@@ -8,6 +8,7 @@ runs on copies whose programs are the built binaries.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -49,6 +50,7 @@ def built_units(tmp_path):
     """Copies of the units whose programs are this build's binaries (paths without spaces)."""
     binaries = {"/usr/bin/gssgate-proxy": proxy_binary(), "/usr/bin/gssgate-broker": broker_binary(),
                 "/usr/bin/gssgatectl": gssgatectl_binary()}
+    binaries = {k: os.path.abspath(v) for k, v in binaries.items()}
     for unit in UNITS.glob("*.service"):
         text = unit.read_text()
         for installed, built in binaries.items():
@@ -71,7 +73,8 @@ def test_verify_catches_a_broken_unit(built_units):
     """The verify test above can fail: an unknown directive or a missing program is reported."""
     unit = built_units / "gssgate-broker.service"
     unit.write_text(unit.read_text().replace("ProtectSystem=strict", "ProtectSystm=strict")
-                    .replace(broker_binary() + " ", "/nonexistent/gssgate-broker "))
+                    .replace(os.path.abspath(broker_binary()) + " ",
+                             "/nonexistent/gssgate-broker "))
     p = subprocess.run([systemd_analyze(), "verify", str(unit)], capture_output=True, text=True,
                        timeout=60)
     text = p.stdout + p.stderr
