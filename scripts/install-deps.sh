@@ -33,7 +33,7 @@ test_pkgs=(
   postgresql-15 postgresql-client-15 libpq-dev python3-psycopg2
   python3-grpcio python3-grpc-tools python3-protobuf python3-cryptography python3-jwt
   chromium
-  python3-yaml systemd
+  python3-yaml systemd strace
 )
 bench_pkgs=(nginx-light apache2 libapache2-mod-auth-gssapi wrk)
 

@@ -111,6 +111,11 @@ def test_broker_user_sockets_and_capabilities():
     assert b["Group"] == ["gssgate"]         # the deposit socket's group
     assert b["RuntimeDirectory"] == ["gssgate"]
     assert b["CapabilityBoundingSet"] == [""] and b["AmbientCapabilities"] == [""]
+    # The broker chgrps its sockets: chown must survive the ~@privileged deny list (a later
+    # allow entry adds system calls back), while the proxy needs none.
+    filters = b["SystemCallFilter"]
+    deny = next(i for i, f in enumerate(filters) if f.startswith("~") and "@privileged" in f)
+    assert any(f == "@chown" for f in filters[deny + 1:])
     p = directives(UNITS / "gssgate-proxy.service")
     assert p["User"] == ["gssgate-proxy"]
     assert p["SupplementaryGroups"] == ["gssgate"]
@@ -136,3 +141,188 @@ def test_sysusers_creates_the_users_the_units_name(tmp_path):
         assert passwd[user][6] == "/usr/sbin/nologin"
     assert "gssgate-proxy" in groups["gssgate"][3].split(",")
     assert "gssgate-broker" not in groups["gssgate"][3].split(",")
+
+
+# ------------------------------------------------------------------ the system call filter
+def expand(group: str, seen: set[str] | None = None) -> set[str]:
+    """The system calls of a systemd syscall group, nested groups expanded."""
+    seen = seen if seen is not None else set()
+    if group in seen:
+        return set()
+    seen.add(group)
+    p = subprocess.run([systemd_analyze(), "syscall-filter", group], capture_output=True,
+                       text=True, check=True, timeout=60)
+    calls: set[str] = set()
+    for line in p.stdout.splitlines()[1:]:
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        calls |= expand(line, seen) if line.startswith("@") else {line}
+    return calls
+
+
+def allowed_syscalls(unit: Path) -> set[str]:
+    """What the unit's SystemCallFilter= lines allow, in order: the first is an allow list,
+    `~` lines remove, later plain lines add back."""
+    allowed: set[str] = set()
+    for i, line in enumerate(directives(unit)["SystemCallFilter"]):
+        deny = line.startswith("~")
+        calls = set().union(*(expand(w) if w.startswith("@") else {w}
+                              for w in line.lstrip("~").split()))
+        assert i > 0 or not deny, "the first SystemCallFilter= must be an allow list"
+        allowed = allowed - calls if deny else allowed | calls
+    return allowed
+
+
+def traced_syscalls(trace: Path) -> set[str]:
+    calls = set()
+    for line in trace.read_text().splitlines():
+        m = re.match(r"\d+\s+([a-z0-9_]+)\(", line)
+        if m:
+            calls.add(m.group(1))
+    assert calls, "strace recorded nothing"
+    return calls
+
+
+def strace_binary() -> str:
+    path = shutil.which("strace") or "/usr/bin/strace"
+    if not os.access(path, os.X_OK):
+        pytest.fail("strace not found: apt install strace (scripts/install-deps.sh)")
+    return path
+
+
+def _run_traced(cmd: list[str], trace: Path, env: dict, exercise) -> None:
+    """Runs cmd under strace -f, calls exercise(), then SIGTERM; the daemon must exit 0."""
+    import signal
+    import time
+    tracer = subprocess.Popen([strace_binary(), "-f", "-qq", "-o", str(trace), "--", *cmd],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        exercise()
+        # The daemon is strace's child; signal it, not strace.
+        pid = None
+        for _ in range(100):
+            kids = Path(f"/proc/{tracer.pid}/task/{tracer.pid}/children")
+            text = kids.read_text().split() if kids.exists() else []
+            if text:
+                pid = int(text[0])
+                break
+            time.sleep(0.05)
+        assert pid, "daemon not found under strace"
+        os.kill(pid, signal.SIGTERM)
+        _, err = tracer.communicate(timeout=30)
+        assert tracer.returncode == 0, err.decode(errors="replace")
+    finally:
+        if tracer.poll() is None:
+            tracer.kill()
+            tracer.wait()
+
+
+@pytest.fixture(scope="module")
+def realm(tmp_path_factory):
+    import sys
+    sys.path.insert(0, str(ROOT / "tests" / "realm"))
+    from gssgate_realm import Realm
+    d = tmp_path_factory.mktemp("realm")
+    r = Realm(d)
+    r.start()
+    r.add_user("alice")
+    r.http_keytab = r.add_service("HTTP/localhost", d / "http.keytab")
+    r.kinit("alice", d / "alice.ccache")
+    r.ccache = d / "alice.ccache"
+    yield r
+    r.stop()
+
+
+def _wait_for(predicate, what: str, timeout: float = 15) -> None:
+    import time
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_broker_stays_within_its_syscall_filter(tmp_path, realm):
+    """Start (chgrp of both sockets), a health call, SIGTERM: every system call the broker
+    makes must be one its unit allows — or systemd would kill it with EPERM failures."""
+    import tempfile
+    sock = Path(tempfile.mkdtemp(prefix="gss-", dir="/tmp"))
+    cfg = tmp_path / "broker.yaml"
+    cfg.write_text(f"""listen: unix:{sock}/broker.sock
+deposit_listen: unix:{sock}/deposit.sock
+sockets:
+  listen: {{mode: "0660", group: "{os.getgid() + 1}"}}
+  deposit_listen: {{mode: "0660", group: "{os.getgid() + 2}"}}
+policy: [{{uid: any, services: ["postgres/*"]}}]
+store: dir:{tmp_path}/store
+""")
+    env = dict(os.environ, KRB5_CONFIG=realm.env()["KRB5_CONFIG"])
+
+    def exercise():
+        _wait_for(lambda: (sock / "broker.sock").exists() and (sock / "deposit.sock").exists(),
+                  "the broker's sockets")
+        _wait_for(lambda: subprocess.run([gssgatectl_binary(), "health", "--broker",
+                                          f"unix:{sock}/broker.sock"], capture_output=True,
+                                         env=env).returncode == 0, "health SERVING")
+
+    trace = tmp_path / "broker.strace"
+    _run_traced([broker_binary(), "--config", str(cfg)], trace, env, exercise)
+    used = traced_syscalls(trace)
+    assert {"fchown", "chown", "fchownat", "lchown"} & used, "the broker chgrps its sockets"
+    denied = used - allowed_syscalls(UNITS / "gssgate-broker.service")
+    assert not denied, f"gssgate-broker.service would deny: {sorted(denied)}"
+
+
+def test_proxy_stays_within_its_syscall_filter(tmp_path, realm):
+    """Start, a real Negotiate sign-in (keytab, replay cache), SIGTERM."""
+    import base64
+    import socket
+    import urllib.error
+    import urllib.request
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        admin = s.getsockname()[1]
+    (tmp_path / "rcache").mkdir()
+    cfg = tmp_path / "proxy.yaml"
+    cfg.write_text(f"""listen: 127.0.0.1:{port}
+admin_listen: 127.0.0.1:{admin}
+upstream: http://127.0.0.1:9
+keytab: {realm.http_keytab}
+replay_cache: file2:{tmp_path}/rcache/proxy.rcache2
+threads: 1
+""")
+    env = dict(os.environ, KRB5_CONFIG=realm.env()["KRB5_CONFIG"],
+               KRB5CCNAME=f"FILE:{realm.ccache}")
+
+    def exercise():
+        def ready():
+            try:
+                return urllib.request.urlopen(f"http://127.0.0.1:{admin}/readyz",
+                                              timeout=2).status == 200
+            except OSError:
+                return False
+        _wait_for(ready, "/readyz")
+        token = subprocess.run(
+            ["/usr/bin/python3", "-c",
+             "import base64, gssapi; print(base64.b64encode(gssapi.SecurityContext("
+             "name=gssapi.Name('HTTP@localhost', gssapi.NameType.hostbased_service), "
+             "mech=gssapi.OID.from_int_seq('1.3.6.1.5.5.2'), usage='initiate').step()).decode())"],
+            capture_output=True, text=True, env=env, check=True).stdout.strip()
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/",
+                                     headers={"Authorization": f"Negotiate {token}"})
+        try:
+            status = urllib.request.urlopen(req, timeout=10).status
+        except urllib.error.HTTPError as e:
+            status = e.code
+        assert status == 502  # signed in; the upstream (port 9) refuses
+        assert (tmp_path / "rcache" / "proxy.rcache2").exists()
+
+    trace = tmp_path / "proxy.strace"
+    _run_traced([proxy_binary(), "--config", str(cfg)], trace, env, exercise)
+    denied = traced_syscalls(trace) - allowed_syscalls(UNITS / "gssgate-proxy.service")
+    assert not denied, f"gssgate-proxy.service would deny: {sorted(denied)}"
