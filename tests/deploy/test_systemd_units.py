@@ -184,6 +184,14 @@ def traced_syscalls(trace: Path) -> set[str]:
     return calls
 
 
+def check_address_families(trace: Path, unit: Path) -> None:
+    """Every socket() the daemon made is of a family RestrictAddressFamilies= allows."""
+    used = set(re.findall(r"\bsocket\((AF_[A-Z0-9]+)", trace.read_text()))
+    allowed = set(directives(unit)["RestrictAddressFamilies"][0].split())
+    assert used, "no socket() traced"
+    assert used <= allowed, f"{unit.name} would refuse socket families {sorted(used - allowed)}"
+
+
 def strace_binary() -> str:
     path = shutil.which("strace") or "/usr/bin/strace"
     if not os.access(path, os.X_OK):
@@ -273,6 +281,7 @@ store: dir:{tmp_path}/store
     assert {"fchown", "chown", "fchownat", "lchown"} & used, "the broker chgrps its sockets"
     denied = used - allowed_syscalls(UNITS / "gssgate-broker.service")
     assert not denied, f"gssgate-broker.service would deny: {sorted(denied)}"
+    check_address_families(trace, UNITS / "gssgate-broker.service")
 
 
 def test_proxy_stays_within_its_syscall_filter(tmp_path, realm):
@@ -326,3 +335,4 @@ threads: 1
     _run_traced([proxy_binary(), "--config", str(cfg)], trace, env, exercise)
     denied = traced_syscalls(trace) - allowed_syscalls(UNITS / "gssgate-proxy.service")
     assert not denied, f"gssgate-proxy.service would deny: {sorted(denied)}"
+    check_address_families(trace, UNITS / "gssgate-proxy.service")
