@@ -199,3 +199,18 @@ def test_dockerignore_keeps_build_trees_out():
     ignored = (ROOT / ".dockerignore").read_text().splitlines()
     for pattern in (".git", "build*/", ".cache/", "**/node_modules/"):
         assert pattern in ignored
+
+
+def test_cmake_install_puts_the_three_programs_in_bin(tmp_path):
+    """The build stage's `cmake --install /build --prefix /out/usr --strip`, on this build."""
+    build = os.environ.get("GSSGATE_BUILD_DIR") or str(Path(proxy_binary()).parents[1])
+    p = subprocess.run(["cmake", "--install", build, "--prefix", "/usr", "--strip"],
+                       capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, DESTDIR=str(tmp_path)))
+    assert p.returncode == 0, p.stdout + p.stderr
+    installed = sorted(f.name for f in (tmp_path / "usr" / "bin").iterdir())
+    assert installed == sorted(BINARIES)
+    for b in BINARIES:
+        v = subprocess.run([str(tmp_path / "usr" / "bin" / b), "--version"], capture_output=True,
+                           text=True, timeout=30)
+        assert v.returncode == 0 and "0.1.0" in v.stdout, v.stdout + v.stderr
