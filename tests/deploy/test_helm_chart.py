@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -360,9 +361,16 @@ def keytab(tmp_path_factory):
     realm.stop()
 
 
-def _pod(values_file, sets):
+@pytest.fixture
+def root():
+    """A short directory for the pod's paths (Unix socket paths are limited to 108 bytes)."""
+    d = Path(tempfile.mkdtemp(prefix="gsh-", dir="/tmp"))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def _pod(values_file, sets, root: Path):
     docs = render(values_file=values_file, sets=sets)
-    root = Path(tempfile.mkdtemp(prefix="gsh-", dir="/tmp"))
     proxy_cfg, broker_cfg, proxy_text, broker_text = config_files(docs)
     proxy_text, broker_text = _materialise(proxy_text, root), _materialise(broker_text, root)
     (root / "proxy.yaml").write_text(proxy_text)
@@ -383,9 +391,9 @@ CHECK_VARIANTS = {
 
 
 @pytest.mark.parametrize("which", list(CHECK_VARIANTS))
-def test_rendered_configs_pass_the_daemons_check_config(which, keytab):
+def test_rendered_configs_pass_the_daemons_check_config(which, keytab, root):
     values_file, sets = CHECK_VARIANTS[which]
-    _, root, proxy_cfg, broker_cfg, env = _pod(values_file, sets)
+    _, root, proxy_cfg, broker_cfg, env = _pod(values_file, sets, root)
     _write_pod_files(root, proxy_cfg, broker_cfg, keytab)
     p = subprocess.run([proxy_binary(), "--config", str(root / "proxy.yaml"), "--check-config"],
                        capture_output=True, text=True, env=env, timeout=30)
@@ -403,9 +411,9 @@ def test_rendered_configs_pass_the_daemons_check_config(which, keytab):
     assert "config OK" in b.stdout
 
 
-def test_check_config_catches_a_key_the_proxy_does_not_know(keytab):
+def test_check_config_catches_a_key_the_proxy_does_not_know(keytab, root):
     """The check above can fail: a chart emitting an unknown key is caught by the daemon."""
-    _, root, proxy_cfg, broker_cfg, env = _pod(None, ["proxy.extraConfig.no_such_key=1"])
+    _, root, proxy_cfg, broker_cfg, env = _pod(None, ["proxy.extraConfig.no_such_key=1"], root)
     _write_pod_files(root, proxy_cfg, broker_cfg, keytab)
     p = subprocess.run([proxy_binary(), "--config", str(root / "proxy.yaml"), "--check-config"],
                        capture_output=True, text=True, env=env, timeout=30)
@@ -413,11 +421,12 @@ def test_check_config_catches_a_key_the_proxy_does_not_know(keytab):
     assert "no_such_key" in p.stderr
 
 
-def test_broker_from_rendered_config_answers_the_chart_probe(keytab):
+def test_broker_from_rendered_config_answers_the_chart_probe(keytab, root):
     """Starts the real broker from the rendered broker.yaml and runs the chart's exec probe."""
     gid = os.getgid()
     docs, root, proxy_cfg, broker_cfg, env = _pod(
-        None, [f"podSecurityContext.fsGroup={gid + 20000}", f"proxy.runAsGroup={gid + 20001}"])
+        None, [f"podSecurityContext.fsGroup={gid + 20000}", f"proxy.runAsGroup={gid + 20001}"],
+        root)
     _write_pod_files(root, proxy_cfg, broker_cfg, keytab)
     log = open(root / "broker.log", "wb")
     proc = subprocess.Popen([broker_binary(), "--config", str(root / "broker.yaml")],
@@ -504,9 +513,8 @@ def test_readme_sidecar_snippet_keeps_the_charts_rules():
         assert sc["allowPrivilegeEscalation"] is False and sc["capabilities"] == {"drop": ["ALL"]}
 
 
-def test_readme_sidecar_configs_pass_check_config(keytab, tmp_path):
+def test_readme_sidecar_configs_pass_check_config(keytab, root):
     _, proxy_cfg, broker_cfg = _readme_blocks()
-    root = Path(tempfile.mkdtemp(prefix="gsr-", dir="/tmp"))
     proxy_text = _materialise(yaml.safe_dump(proxy_cfg), root)
     broker_text = _materialise(yaml.safe_dump(broker_cfg), root)
     (root / "proxy.yaml").write_text(proxy_text)

@@ -252,11 +252,12 @@ def _wait_for(predicate, what: str, timeout: float = 15) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_broker_stays_within_its_syscall_filter(tmp_path, realm):
+def test_broker_stays_within_its_syscall_filter(tmp_path, realm, request):
     """Start (chgrp of both sockets), a health call, SIGTERM: every system call the broker
     makes must be one its unit allows — or systemd would kill it with EPERM failures."""
     import tempfile
-    sock = Path(tempfile.mkdtemp(prefix="gss-", dir="/tmp"))
+    sock = Path(tempfile.mkdtemp(prefix="gss-", dir="/tmp"))  # short: a Unix socket path
+    request.addfinalizer(lambda: shutil.rmtree(sock, ignore_errors=True))
     cfg = tmp_path / "broker.yaml"
     cfg.write_text(f"""listen: unix:{sock}/broker.sock
 deposit_listen: unix:{sock}/deposit.sock
