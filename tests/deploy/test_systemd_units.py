@@ -193,6 +193,10 @@ def check_address_families(trace: Path, unit: Path) -> None:
 
 
 def strace_binary() -> str:
+    if os.environ.get("GSSGATE_SANITIZE"):
+        # The sanitizer runtimes make system calls of their own (and LeakSanitizer refuses to
+        # run under ptrace); the release build's pass is the one that checks the filter.
+        pytest.skip("system call filter is checked on the release build, not a sanitizer build")
     path = shutil.which("strace") or "/usr/bin/strace"
     if not os.access(path, os.X_OK):
         pytest.fail("strace not found: apt install strace (scripts/install-deps.sh)")
