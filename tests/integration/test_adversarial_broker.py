@@ -145,9 +145,8 @@ def test_forged_tgt(broker_factory, grpc_api, realm, pg_service, tmp_path, case)
         assert out.expires_at <= real_end, (out.expires_at, real_end)
     else:
         # The KDC refuses the TGS request; the caller gets one clean line, no ccache.
-        assert code == grpc.StatusCode.UNAVAILABLE or code == grpc.StatusCode.FAILED_PRECONDITION \
-            or code == grpc.StatusCode.PERMISSION_DENIED or code == grpc.StatusCode.UNAUTHENTICATED, \
-            (code, details)
+        assert code == grpc.StatusCode.UNAVAILABLE, (code, details)
+        assert details.startswith(f"getting a ticket for {PG_SERVICE} failed: "), details
         assert details and "\n" not in details and len(details) < 300, details
         assert b.wait_for_log(r"redeem failed: .*principal=" + claimed.replace(".", r"\."))
     assert_healthy(b, api, realm, tmp_path)
@@ -348,7 +347,7 @@ def test_revocation_racing_50_redemptions(broker_factory, grpc_api, realm, pg_se
         assert code in (OK, NOT_FOUND), (group, code, details)
         codes[code] = codes.get(code, 0) + 1
         if t0 > revoke_returned[0]:
-            assert code == NOT_FOUND, f"a redemption started after the revocation succeeded"
+            assert code == NOT_FOUND, "a redemption started after the revocation succeeded"
     assert all(code == NOT_FOUND for g, _, _, code, _ in results if g == "after")
     assert codes.get(OK, 0) >= 1, codes  # the credential did work before the revocation
     assert stored(api, b) == []
