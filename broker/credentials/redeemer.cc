@@ -117,6 +117,11 @@ absl::StatusOr<RedeemOutput> Redeemer::redeem(StoredCredential& cred, const std:
     if (krb5_error_code code = krb5_get_credentials(ctx, 0, cc.get(), &in, &svc.creds); code != 0) {
       return kdcError(ctx, code, service);
     }
+    // The KDC honours a TGT up to its clock skew past the end and then issues a service ticket
+    // that has already ended: useless to the caller, and the user's credential is gone.
+    if (static_cast<int64_t>(static_cast<uint32_t>(svc.creds->times.endtime)) <= now) {
+      return absl::NotFoundError("the user's credential has expired");
+    }
     krb5_data* data = nullptr;
     if (krb5_error_code code = krb5_marshal_credentials(ctx, svc.creds, &data); code != 0) {
       return absl::InternalError(strCat("marshal: ", krb5ErrorMessage(ctx, code)));

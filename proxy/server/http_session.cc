@@ -492,7 +492,7 @@ net::awaitable<std::optional<bool>> HttpSession::authenticate(const Runtime& rt,
                   ar.detail);
       co_return co_await reject(rt, ex, http::status::forbidden, ar.reason);
   }
-  if (const char* why = routeRefusal(ex, ar.principal)) {
+  if (const char* why = routeRefusal(rt, ex, ar.principal, ar.local_name)) {
     co_return co_await reject(rt, ex, http::status::forbidden, why);
   }
   log()->info("{}: authenticated {} as {}", client_ip_, printable(ar.principal),
@@ -526,7 +526,14 @@ net::awaitable<std::optional<bool>> HttpSession::authenticate(const Runtime& rt,
   co_return std::nullopt;
 }
 
-const char* HttpSession::routeRefusal(const Exchange& ex, std::string_view principal) {
+const char* HttpSession::routeRefusal(const Runtime& rt, const Exchange& ex,
+                                      std::string_view principal, std::string_view local_name) {
+  if (const char* why = rt.config->local_names.refusal(local_name)) {
+    server_.metrics().countAuth(why);
+    log()->warn("{}: {} refused: local name {} may not be forwarded ({})", client_ip_,
+                printable(principal), printable(local_name), why);
+    return why;
+  }
   const char* why = accessRefusal(*ex.route, principal);
   if (why != nullptr) {
     server_.metrics().countAuth(why);
@@ -577,7 +584,7 @@ net::awaitable<std::optional<bool>> HttpSession::basicSignIn(const Runtime& rt, 
                   br.detail);
       co_return co_await reject(rt, ex, http::status::forbidden, "no_local_name");
   }
-  if (const char* why = routeRefusal(ex, br.principal)) {
+  if (const char* why = routeRefusal(rt, ex, br.principal, br.local_name)) {
     co_return co_await reject(rt, ex, http::status::forbidden, why);
   }
   log()->info("{}: authenticated {} as {} (Basic)", client_ip_, printable(br.principal),
@@ -629,7 +636,8 @@ HttpSession::CookieUse HttpSession::useSessionCookie(const Runtime& rt, Exchange
     ex.credential_handle = std::move(*handle);
   }
   server_.metrics().countAuth("session");
-  if ((refusal = routeRefusal(ex, session->principal)) != nullptr) return CookieUse::kRefused;
+  if ((refusal = routeRefusal(rt, ex, session->principal, session->local_name)) != nullptr)
+    return CookieUse::kRefused;
   ex.auth = "session";
   ex.principal = std::move(session->principal);
   ex.local_name = std::move(session->local_name);
@@ -725,7 +733,10 @@ net::awaitable<bool> HttpSession::forward(const Runtime& rt, Exchange& ex) {
   up.method_string(req.method_string());
   up.target(ex.target);
   up.version(11);
-  copyRequestHeaders(req, up, cfg.headers, negotiate);
+  copyRequestHeaders(req, up, cfg.headers,
+                     negotiate           ? DropAuthorization::kAll
+                     : cfg.basic.enabled ? DropAuthorization::kNegotiateAndBasic
+                                         : DropAuthorization::kNegotiate);
   if (rt.sessions) stripSessionCookie(up, cfg.session.cookie_name);
   if (negotiate) {
     up.set(cfg.headers.remote_user, ex.local_name);

@@ -83,6 +83,8 @@ class Metrics {
                                                                         "bad_token",
                                                                         "no_local_name",
                                                                         "unsafe_principal",
+                                                                        "privileged_local_name",
+                                                                        "refused_local_name",
                                                                         "not_allowed",
                                                                         "denied",
                                                                         "realm_not_allowed",

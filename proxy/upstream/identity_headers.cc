@@ -80,8 +80,20 @@ bool isIdentityHeader(std::string_view name, const HeaderNames& names) {
   return isIdentityCanonical(canonical(name), canonicalNames(names));
 }
 
+namespace {
+
+bool droppedAuthorization(std::string_view value, DropAuthorization drop) {
+  if (drop == DropAuthorization::kAll) return true;
+  value = trimAscii(value);
+  std::string_view scheme = value.substr(0, value.find_first_of(" \t"));
+  if (equalsIgnoreCase(scheme, "negotiate")) return true;
+  return drop == DropAuthorization::kNegotiateAndBasic && equalsIgnoreCase(scheme, "basic");
+}
+
+}  // namespace
+
 void copyRequestHeaders(const http::fields& from, http::fields& to, const HeaderNames& names,
-                        bool drop_authorization) {
+                        DropAuthorization drop) {
   const auto named = connectionTokens(from);
   const auto configured = canonicalNames(names);
   for (const auto& f : from) {
@@ -90,7 +102,7 @@ void copyRequestHeaders(const http::fields& from, http::fields& to, const Header
       continue;
     }
     if (canon == "expect" || canon == "forwarded" || canon.starts_with("x-forwarded-")) continue;
-    if (drop_authorization && canon == "authorization") continue;
+    if (canon == "authorization" && droppedAuthorization(f.value(), drop)) continue;
     to.insert(f.name_string(), f.value());
   }
 }
