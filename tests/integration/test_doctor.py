@@ -195,12 +195,13 @@ def test_keytab_missing(deploy):
 
 def test_keytab_unreadable_by_the_proxy_user(deploy, tmp_path):
     deploy.add_service()
-    conf_dir = world_open_dir()
+    conf_dir = world_open_dir()  # nobody can reach it: only the keytab's own mode stops it
     try:
-        cfg = conf_dir / "proxy.yaml"
-        deploy.proxy_config = cfg
-        os.chmod(deploy.dir, 0o755)  # the keytab itself stays 0600 root
-        d = deploy.run(prefix=as_nobody())
+        keytab = conf_dir / "http.keytab"
+        shutil.copy(deploy.keytab, keytab)
+        os.chmod(keytab, 0o600)  # root's
+        deploy.proxy_config = conf_dir / "proxy.yaml"
+        d = deploy.run(prefix=as_nobody(), keytab=str(keytab))
         d.expect("keytab", "FAIL", "Permission denied", f"checked as uid {NOBODY}")
         assert "readable by the user the proxy runs as" in d.res.stdout
     finally:
