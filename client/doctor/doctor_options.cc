@@ -22,11 +22,9 @@ bool takesValue(std::string_view name) {
          name == "timeout";
 }
 
-}  // namespace
-
-absl::StatusOr<DoctorOptions> parseDoctorArgs(const std::vector<std::string>& args) {
-  DoctorOptions opts;
-  std::map<std::string, std::string, std::less<>> values;
+// Flags into `opts`, valued options into `values` (name without "--" → value).
+absl::Status splitArgs(const std::vector<std::string>& args, DoctorOptions& opts,
+                       std::map<std::string, std::string, std::less<>>& values) {
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string_view arg = args[i];
     if (arg == "-h" || arg == "--help") {
@@ -54,15 +52,10 @@ absl::StatusOr<DoctorOptions> parseDoctorArgs(const std::vector<std::string>& ar
       return usageError(strCat("--", name, " given twice"));
     }
   }
-  if (opts.help) return opts;
-  auto take = [&](std::string_view name) {
-    auto it = values.find(name);
-    return it == values.end() ? std::string() : it->second;
-  };
-  opts.proxy_config = take("proxy-config");
-  opts.broker_config = take("broker-config");
-  opts.uid = take("uid");
-  opts.service = take("service");
+  return absl::OkStatus();
+}
+
+absl::Status validate(const DoctorOptions& opts) {
   if (opts.proxy_config.empty() && opts.broker_config.empty()) {
     return usageError("give --proxy-config FILE, --broker-config FILE or both");
   }
@@ -75,15 +68,40 @@ absl::StatusOr<DoctorOptions> parseDoctorArgs(const std::vector<std::string>& ar
   if (opts.service.find('@') != std::string::npos) {
     return usageError("--service takes service/host without a realm, e.g. postgres/db");
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::chrono::milliseconds> parseTimeout(const std::string& t) {
+  double seconds = 0;
+  const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), seconds);
+  if (ec != std::errc() || end != t.data() + t.size() || !std::isfinite(seconds) || seconds <= 0 ||
+      seconds > kMaxTimeoutSeconds) {
+    return usageError(
+        strCat("--timeout takes seconds between 0 and ", kMaxTimeoutSeconds, ", not '", t, "'"));
+  }
+  return std::chrono::milliseconds(std::max<int64_t>(1, std::llround(seconds * 1000)));
+}
+
+}  // namespace
+
+absl::StatusOr<DoctorOptions> parseDoctorArgs(const std::vector<std::string>& args) {
+  DoctorOptions opts;
+  std::map<std::string, std::string, std::less<>> values;
+  if (absl::Status st = splitArgs(args, opts, values); !st.ok()) return st;
+  if (opts.help) return opts;
+  auto take = [&](std::string_view name) {
+    auto it = values.find(name);
+    return it == values.end() ? std::string() : it->second;
+  };
+  opts.proxy_config = take("proxy-config");
+  opts.broker_config = take("broker-config");
+  opts.uid = take("uid");
+  opts.service = take("service");
+  if (absl::Status st = validate(opts); !st.ok()) return st;
   if (const std::string t = take("timeout"); !t.empty()) {
-    double seconds = 0;
-    const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), seconds);
-    if (ec != std::errc() || end != t.data() + t.size() || !std::isfinite(seconds) ||
-        seconds <= 0 || seconds > kMaxTimeoutSeconds) {
-      return usageError(
-          strCat("--timeout takes seconds between 0 and ", kMaxTimeoutSeconds, ", not '", t, "'"));
-    }
-    opts.timeout = std::chrono::milliseconds(std::max<int64_t>(1, std::llround(seconds * 1000)));
+    absl::StatusOr<std::chrono::milliseconds> timeout = parseTimeout(t);
+    if (!timeout.ok()) return timeout.status();
+    opts.timeout = *timeout;
   }
   return opts;
 }

@@ -1,8 +1,6 @@
 #include "client/doctor/doctor_report.h"
 
 #include <algorithm>
-#include <array>
-#include <cstdio>
 
 #include "common/strings.h"
 
@@ -26,9 +24,7 @@ std::string jsonString(std::string_view s) {
       out += '\\';
       out += c;
     } else if (u < 0x20 || u == 0x7f) {
-      std::array<char, 8> buf{};
-      std::snprintf(buf.data(), buf.size(), "\\u%04x", u);
-      out += buf.data();
+      out += fmt::format("\\u{:04x}", u);
     } else {
       out += c;
     }

@@ -28,9 +28,10 @@ std::optional<uid_t> resolveUid(const std::string& text) {
   uid_t uid = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), uid);
   if (ec == std::errc() && end == text.data() + text.size()) return uid;
-  if (const passwd* pw = ::getpwnam(text.c_str()))
-    return pw->pw_uid;  // NOLINT(concurrency-mt-unsafe)
-  return std::nullopt;
+  // Called before any thread of ours exists (gRPC starts its threads with the first channel).
+  const passwd* pw = ::getpwnam(text.c_str());  // NOLINT(concurrency-mt-unsafe)
+  if (pw == nullptr) return std::nullopt;
+  return pw->pw_uid;
 }
 
 std::string firstLine(std::string_view text) {
@@ -42,8 +43,9 @@ std::string firstLine(std::string_view text) {
 
 void skipAll(DoctorReport& report, std::initializer_list<std::string_view> checks,
              std::string_view why) {
-  for (std::string_view c : checks)
+  for (std::string_view c : checks) {
     report.add({Verdict::kSkip, std::string(c), std::string(why), ""});
+  }
 }
 
 void proxyChecks(const proxy::ProxyConfig& cfg, const broker::BrokerConfig* broker_cfg,

@@ -265,7 +265,7 @@ KdcFindings checkKdc(const KdcCheckInput& in) {
     return fail(code);
   }
   // Wall-clock time, not krb5_timeofday (which may include an offset learnt from the KDC).
-  const int64_t now = static_cast<int64_t>(::time(nullptr));
+  const auto now = static_cast<int64_t>(::time(nullptr));
   KdcFindings f;
   f.kdc = {Verdict::kOk, "kdc",
            strCat("the KDC for ", realm, " is reachable and accepts the keytab's key for ",
@@ -311,7 +311,8 @@ KdcFindings checkKdc(const KdcCheckInput& in) {
   }
   f.kvno = evaluateKvno(in, kdc_kvno, decrypt_error);
   f.delegate = evaluateOkAsDelegate(in.principal,
-                                    (service.get()->ticket_flags & TKT_FLG_OK_AS_DELEGATE) != 0,
+                                    (static_cast<uint32_t>(service.get()->ticket_flags) &
+                                     static_cast<uint32_t>(TKT_FLG_OK_AS_DELEGATE)) != 0,
                                     in.broker_configured);
   return f;
 }

@@ -161,6 +161,7 @@ CheckResult evaluateKeytabEntries(std::string_view path,
             exportFix(path, "HTTP/<host name clients use>")};
   }
   std::vector<std::string> described;
+  described.reserve(subjects.size());
   for (const std::string& p : subjects) described.push_back(describe(p));
   return {Verdict::kOk, "keytab",
           strCat("keytab ", path, " holds ", listOf(described),
@@ -169,14 +170,14 @@ CheckResult evaluateKeytabEntries(std::string_view path,
 }
 
 CheckResult evaluateKeytabMode(std::string_view path, mode_t mode) {
-  if ((mode & 0077) != 0) {
+  if ((mode & 0077U) != 0) {
     return {Verdict::kWarn, "keytab-mode",
-            strCat("keytab ", path, " has mode ", fmt::format("{:04o}", mode & 07777),
+            strCat("keytab ", path, " has mode ", fmt::format("{:04o}", mode & 07777U),
                    ": other users can read it (whoever reads it can impersonate the service)"),
             strCat("chmod 0600 ", path, " (owned by the proxy's user)")};
   }
   return {Verdict::kOk, "keytab-mode",
-          strCat("keytab ", path, " has mode ", fmt::format("{:04o}", mode & 07777)), ""};
+          strCat("keytab ", path, " has mode ", fmt::format("{:04o}", mode & 07777U)), ""};
 }
 
 std::vector<CheckResult> checkKeytab(const std::string& path, std::string_view acceptor,

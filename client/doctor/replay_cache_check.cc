@@ -120,7 +120,7 @@ CheckResult checkReplayCache(const ReplayCacheLocation& loc) {
             strCat("remove ", loc.file, " or chown it to the proxy's user")};
   }
   std::string finding = strCat(where, ": directory ", loc.dir, " is writable");
-  if ((st.st_mode & S_ISVTX) == 0 && (st.st_mode & 0002) != 0) {
+  if ((st.st_mode & static_cast<mode_t>(S_ISVTX)) == 0 && (st.st_mode & 0002U) != 0) {
     return {Verdict::kWarn, "replay-cache",
             strCat(finding, ", but by everybody and without the sticky bit"), fix_dir};
   }

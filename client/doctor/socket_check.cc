@@ -11,7 +11,7 @@
 namespace gssgate::client {
 namespace {
 
-std::string octal(mode_t mode) { return fmt::format("{:04o}", mode & 07777); }
+std::string octal(mode_t mode) { return fmt::format("{:04o}", mode & 07777U); }
 
 std::string startBrokerFix(const SocketExpectation& want) {
   return strCat("start gssgate-broker (it creates ", want.path,
@@ -23,6 +23,14 @@ std::string startBrokerFix(const SocketExpectation& want) {
 
 CheckResult evaluateSocketFile(const SocketExpectation& want, const struct stat* st,
                                int lstat_errno) {
+  if (st == nullptr && lstat_errno != ENOENT) {
+    return {Verdict::kFail, want.name,
+            strCat(want.path, " cannot be reached by uid ", ::geteuid(), " (",
+                   errnoText(lstat_errno), ")"),
+            strCat("let the user that connects traverse the socket's directory (e.g. a "
+                   "0750 directory owned by the broker's user with that user's group), or "
+                   "run this as that user")};
+  }
   if (st == nullptr) {
     return {Verdict::kFail, want.name,
             strCat(want.path, " is missing (", errnoText(lstat_errno), ")"), startBrokerFix(want)};
@@ -32,7 +40,7 @@ CheckResult evaluateSocketFile(const SocketExpectation& want, const struct stat*
         Verdict::kFail, want.name, strCat(want.path, " exists but is not a socket"),
         strCat("remove it and restart gssgate-broker, or point `", want.config_key, "` elsewhere")};
   }
-  const mode_t mode = st->st_mode & 07777;
+  const mode_t mode = st->st_mode & 07777U;
   std::vector<std::string> wrong;
   std::vector<std::string> fixes;
   if (want.mode && mode != *want.mode) {
@@ -49,7 +57,7 @@ CheckResult evaluateSocketFile(const SocketExpectation& want, const struct stat*
   }
   const std::string facts = strCat(want.path, " is a socket, mode ", octal(mode), ", owner uid ",
                                    st->st_uid, ", group gid ", st->st_gid);
-  if (want.deposit && (mode & 0002) != 0) {
+  if (want.deposit && (mode & 0002U) != 0) {
     return {Verdict::kFail, want.name,
             strCat(facts,
                    ": any local user can connect to the deposit socket and plant "
@@ -65,7 +73,7 @@ CheckResult evaluateSocketFile(const SocketExpectation& want, const struct stat*
                    "owns it"),
             strCat("restart gssgate-broker (it sets them at start-up), or ", join(fixes, "; "))};
   }
-  if (!want.deposit && (mode & 0002) != 0) {
+  if (!want.deposit && (mode & 0002U) != 0) {
     return {Verdict::kWarn, want.name,
             strCat(facts,
                    ": any local user can ask the broker (its policy still decides by "

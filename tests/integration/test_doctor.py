@@ -388,6 +388,32 @@ def test_proxy_pointing_at_the_backend_socket(deploy, broker_factory):
     assert f"broker: unix:{b.deposit_path}" in d.res.stdout
 
 
+def test_proxy_config_alone_checks_its_broker_socket(deploy, broker_factory):
+    deploy.add_service()
+    b = broker_factory()
+    d = deploy.run(proxy_broker=b.deposit)
+    d.expect("proxy-broker", "ok", f"{b.deposit_path} is a socket")
+    d.expect("broker:deposit_listen", "ok", "SERVING")
+    b.stop()
+    d = deploy.run(proxy_broker=b.deposit)
+    d.expect("proxy-broker", "FAIL", f"{b.deposit_path} is missing")
+    d.expect("broker:deposit_listen", "skip")
+
+
+def test_broker_socket_not_connectable_by_the_caller(deploy, broker_factory):
+    conf_dir = world_open_dir()
+    try:
+        b = broker_factory(listen=f"unix:{conf_dir}/backend.sock",
+                           deposit_listen=f"unix:{conf_dir}/deposit.sock")
+        b.config_path = conf_dir / "broker.yaml"
+        d = deploy.run(proxy=False, broker=b, prefix=as_nobody())
+        d.expect("socket:listen", "ok", "mode 0660")
+        d.expect("broker:listen", "FAIL", "Permission denied")
+        assert f"uid {NOBODY} may not connect" in d.res.stdout
+    finally:
+        shutil.rmtree(conf_dir, ignore_errors=True)
+
+
 def test_policy_granting_and_not(deploy, broker_factory):
     me = os.getuid()
     b = broker_factory(_start=False, policy=[{"uid": me + 4242, "services": ["postgres/*"]},

@@ -250,7 +250,11 @@ TEST(DoctorSocketTest, Verdicts) {
                          .mode = 0600,
                          .owner = 0,
                          .deposit = true};
-  EXPECT_EQ(evaluateSocketFile(want, nullptr, ENOENT).verdict, Verdict::kFail);
+  EXPECT_TRUE(has(evaluateSocketFile(want, nullptr, ENOENT).finding, "/run/d.sock is missing"));
+  const CheckResult denied = evaluateSocketFile(want, nullptr, EACCES);
+  EXPECT_EQ(denied.verdict, Verdict::kFail);
+  EXPECT_TRUE(has(denied.finding, "cannot be reached by uid")) << denied.finding;
+  EXPECT_TRUE(has(denied.finding, "Permission denied")) << denied.finding;
   struct stat st {};
   st.st_mode = S_IFREG | 0600;
   EXPECT_TRUE(has(evaluateSocketFile(want, &st, 0).finding, "not a socket"));
