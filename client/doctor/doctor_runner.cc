@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <optional>
@@ -32,6 +33,22 @@ std::optional<uid_t> resolveUid(const std::string& text) {
   const passwd* pw = ::getpwnam(text.c_str());  // NOLINT(concurrency-mt-unsafe)
   if (pw == nullptr) return std::nullopt;
   return pw->pw_uid;
+}
+
+// Up to three principals of the keytab other than `principal`, in its realm.
+std::vector<std::string> otherPrincipals(const std::vector<KeytabEntryInfo>& entries,
+                                         const std::string& principal) {
+  constexpr size_t kMaxOthers = 3;
+  const std::string realm = principal.substr(principal.rfind('@') + 1);
+  std::vector<std::string> others;
+  for (const KeytabEntryInfo& e : entries) {
+    if (others.size() == kMaxOthers) break;
+    if (e.principal == principal || !e.principal.ends_with(strCat("@", realm))) continue;
+    if (std::find(others.begin(), others.end(), e.principal) == others.end()) {
+      others.push_back(e.principal);
+    }
+  }
+  return others;
 }
 
 std::string firstLine(std::string_view text) {
@@ -63,7 +80,8 @@ void proxyChecks(const proxy::ProxyConfig& cfg, const broker::BrokerConfig* brok
     const KdcFindings f = checkKdc({.keytab = cfg.keytab,
                                     .principal = subjects[i],
                                     .keytab_kvno = highestKvno(entries, subjects[i]),
-                                    .broker_configured = !cfg.broker.empty()});
+                                    .broker_configured = !cfg.broker.empty(),
+                                    .other_principals = otherPrincipals(entries, subjects[i])});
     report.add(f.kdc);
     if (i == 0 || f.skew.verdict == Verdict::kFail) report.add(f.skew);
     report.add(f.kvno);

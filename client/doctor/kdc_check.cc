@@ -189,8 +189,8 @@ KdcFindings explainAsFailure(int32_t code, std::string_view message, const KdcCh
                       ": wrong service name or realm"),
                strCat("create it (kadmin -q 'addprinc -randkey ", in.principal,
                       "') and export it, or set `acceptor` to the name the KDC has; in Active "
-                      "Directory register the SPN (setspn -S) — an SPN that is not also the "
-                      "account's UPN cannot sign in, so this check cannot test it")};
+                      "Directory register the SPN (setspn -S); to test an SPN that cannot sign in "
+                      "itself, the keytab must also hold its account (msktutil exports both)")};
       break;
     case KRB5KDC_ERR_PREAUTH_FAILED:
     case KRB5KRB_AP_ERR_BAD_INTEGRITY:
@@ -259,31 +259,54 @@ KdcFindings checkKdc(const KdcCheckInput& in) {
 
   // AS exchange as the service itself: proves the KDC is reachable and holds the same key.
   Krb5CredContents tgt(ctx);
-  if (krb5_error_code code =
-          krb5_get_init_creds_keytab(ctx, tgt.get(), princ.get(), kt.get(), 0, nullptr, nullptr);
-      code != 0) {
-    return fail(code);
+  krb5_error_code as_code =
+      krb5_get_init_creds_keytab(ctx, tgt.get(), princ.get(), kt.get(), 0, nullptr, nullptr);
+  // An Active Directory SPN that is not also the account's sign-in name is "unknown" as a
+  // client; a TGT of another principal of the keytab (e.g. the account, HOST$) still lets
+  // us ask for a ticket to the SPN. MIT fills `tgt` only on success, so it can be reused.
+  std::string signed_in_as = in.principal;
+  for (size_t i = 0; as_code == KRB5KDC_ERR_C_PRINCIPAL_UNKNOWN && i < in.other_principals.size();
+       ++i) {
+    Krb5Principal other(ctx);
+    if (krb5_parse_name(ctx, in.other_principals[i].c_str(), other.out()) != 0) continue;
+    if (krb5_get_init_creds_keytab(ctx, tgt.get(), other.get(), kt.get(), 0, nullptr, nullptr) ==
+        0) {
+      as_code = 0;
+      signed_in_as = in.other_principals[i];
+    }
   }
+  if (as_code != 0) return fail(as_code);
+  const bool via_other = signed_in_as != in.principal;
   // Wall-clock time, not krb5_timeofday (which may include an offset learnt from the KDC).
   const auto now = static_cast<int64_t>(::time(nullptr));
   KdcFindings f;
   f.kdc = {Verdict::kOk, "kdc",
-           strCat("the KDC for ", realm, " is reachable and accepts the keytab's key for ",
-                  in.principal),
+           via_other ? strCat("the KDC for ", realm, " is reachable; ", in.principal,
+                              " cannot sign in itself (an SPN alias), so it was asked for with a "
+                              "TGT of ",
+                              signed_in_as, " from the same keytab")
+                     : strCat("the KDC for ", realm,
+                              " is reachable and accepts the keytab's key for ", in.principal),
            ""};
   f.skew = evaluateSkew(unixSeconds(tgt.get()->times.authtime) - now, allowedSkew(ctx));
 
   // TGS request for the service itself: the ticket the proxy would be given.
   Krb5DestroyingCcache cc(ctx);
   krb5_error_code code = krb5_cc_new_unique(ctx, "MEMORY", nullptr, cc.out());
-  if (code == 0) code = krb5_cc_initialize(ctx, cc.get(), princ.get());
+  if (code == 0) code = krb5_cc_initialize(ctx, cc.get(), tgt.get()->client);
   if (code == 0) code = krb5_cc_store_cred(ctx, cc.get(), tgt.get());
   Krb5Creds service(ctx);
   if (code == 0) {
     krb5_creds request{};
-    request.client = princ.get();
+    request.client = tgt.get()->client;
     request.server = princ.get();
     code = krb5_get_credentials(ctx, 0, cc.get(), &request, service.out());
+  }
+  if (code != 0 && via_other && code == KRB5KDC_ERR_S_PRINCIPAL_UNKNOWN) {
+    KdcFindings unknown =
+        explainAsFailure(KRB5KDC_ERR_C_PRINCIPAL_UNKNOWN, krb5ErrorMessage(ctx, code), in, realm);
+    unknown.kdc.finding += strCat(" (asked with a TGT of ", signed_in_as, ")");
+    return unknown;
   }
   if (code != 0) {
     const std::string message = krb5ErrorMessage(ctx, code);

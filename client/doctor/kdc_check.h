@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "client/doctor/doctor_report.h"
 
@@ -24,6 +25,9 @@ struct KdcCheckInput {
   std::string principal;           // full principal name, e.g. "HTTP/www.example.com@EXAMPLE.COM"
   uint32_t keytab_kvno = 0;        // the keytab's highest kvno for it
   bool broker_configured = false;  // ok_as_delegate matters only with a broker
+  // Other principals of the keytab, tried for a TGT when `principal` is unknown as a client
+  // (Active Directory: an SPN that is not the account's sign-in name).
+  std::vector<std::string> other_principals;
 };
 
 struct KdcFindings {

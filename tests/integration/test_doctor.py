@@ -259,6 +259,21 @@ def test_principal_unknown_to_the_kdc(deploy, realm, tmp_path):
     assert "addprinc -randkey" in d.res.stdout
 
 
+def test_spn_unknown_but_another_keytab_principal_signs_in(deploy, realm):
+    # Active Directory style: the keytab also holds an account that can sign in, and the SPN
+    # is asked for with that account's TGT. (MIT cannot make an SPN that exists but cannot sign
+    # in, so here the SPN was deleted after export, and the KDC says so on the TGS request.)
+    account = f"host/{deploy.spn.split('/', 1)[1]}"
+    realm.add_service(account, deploy.keytab)
+    realm.add_service(deploy.spn, deploy.keytab)
+    realm.kadmin(f"delprinc -force {deploy.spn}")
+    os.chmod(deploy.keytab, 0o600)
+    d = deploy.run()
+    d.expect("keytab", "ok", deploy.principal)
+    d.expect("kdc", "FAIL", f"does not know {deploy.principal}",
+             f"(asked with a TGT of {account}@{realm.realm})")
+
+
 # ------------------------------------------------------------------------------- KDC
 def test_kdc_unreachable(deploy, tmp_path):
     other = Realm(tmp_path / "stopped")
