@@ -13,6 +13,7 @@
 
 #include "common/logging.h"
 #include "common/strings.h"
+#include "proxy/server/descriptor_limit.h"
 #include "proxy/server/http_session.h"
 
 namespace gssgate::proxy {
@@ -91,6 +92,7 @@ int Server::run() {
     admin_ = std::move(*started);
   }
   ::signal(SIGPIPE, SIG_IGN);
+  applyDescriptorPlan(cfg.limits.max_connections);
 
   for (unsigned i = 0; i < cfg.threads; ++i)
     workers_.push_back(std::make_unique<Worker>(cfg, metrics_));
