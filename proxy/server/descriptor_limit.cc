@@ -14,7 +14,7 @@ DescriptorPlan planDescriptors(uint64_t max_connections, const rlimit& current) 
   // Raise the soft limit as far as needed, within the hard limit (any process may).
   const rlim_t want = static_cast<rlim_t>(plan.needed);
   plan.soft = current.rlim_max == RLIM_INFINITY ? want : std::min(want, current.rlim_max);
-  plan.insufficient = plan.soft < want;
+  plan.insufficient = plan.soft < max_connections + kReservedDescriptors;
   return plan;
 }
 
@@ -32,12 +32,12 @@ void applyDescriptorPlan(uint64_t max_connections) {
       in_force = plan.soft;
     }
   }
-  if (in_force != RLIM_INFINITY && in_force < plan.needed) {
+  if (in_force != RLIM_INFINITY && in_force < max_connections + kReservedDescriptors) {
     log->warn(
-        "limits.max_connections {} needs about {} open files (a client and an upstream "
-        "connection each), but RLIMIT_NOFILE is {}: beyond ~{} connections accept() fails and "
-        "clients wait; raise it (ulimit -n, systemd LimitNOFILE=) or lower "
-        "limits.max_connections",
+        "limits.max_connections {} needs up to {} open files (a client and an upstream "
+        "connection each), but RLIMIT_NOFILE is {}: beyond ~{} busy connections upstream "
+        "connects fail (502) and accept() fails (clients wait); raise it (ulimit -n, systemd "
+        "LimitNOFILE=) or lower limits.max_connections",
         max_connections, plan.needed, in_force,
         in_force > kReservedDescriptors ? (in_force - kReservedDescriptors) / 2 : 0);
   }

@@ -1,7 +1,8 @@
 // The descriptor budget of the proxy: each client connection may hold an upstream connection
 // too, so `limits.max_connections` needs about twice as many descriptors plus a reserve. With
-// fewer, accept() fails with EMFILE before max_connections applies (clients then wait in the
-// listen backlog; the accept loop backs off) and upstream connects fail (502).
+// fewer, upstream connects fail under full load (502); with fewer than max_connections plus
+// the reserve, accept() fails with EMFILE before max_connections applies (clients then wait in
+// the listen backlog; the accept loop backs off).
 //
 //   auto plan = planDescriptors(cfg.limits.max_connections, current);  // pure
 //   applyDescriptorPlan(cfg.limits.max_connections);  // raises the soft limit, warns if short
@@ -18,9 +19,11 @@ namespace gssgate::proxy {
 inline constexpr uint64_t kReservedDescriptors = 64;  // logs, keytab, replay cache, epoll, ...
 
 struct DescriptorPlan {
-  uint64_t needed = 0;        // 2 * max_connections + kReservedDescriptors
-  rlim_t soft = 0;            // the soft limit to set (raised towards `needed`, never past hard)
-  bool insufficient = false;  // even then fewer than `needed`
+  uint64_t needed = 0;  // 2 * max_connections + kReservedDescriptors
+  rlim_t soft = 0;      // the soft limit to set (raised towards `needed`, never past hard)
+  // Even then fewer than max_connections + kReservedDescriptors: max_connections cannot be
+  // reached at all (a shortfall only in upstream descriptors shows as 502s under full load).
+  bool insufficient = false;
 };
 
 DescriptorPlan planDescriptors(uint64_t max_connections, const rlimit& current);

@@ -10,6 +10,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <optional>
 
 #include "common/logging.h"
 #include "common/strings.h"
@@ -124,12 +125,23 @@ int Server::run() {
 
 net::awaitable<void> Server::acceptLoop(tcp::acceptor& acceptor) {
   size_t next = 0;
+  // Failed accepts since the last log line: out of descriptors, the loop retries every 50 ms,
+  // and one line per retry would flood the log.
+  uint64_t failures = 0;
+  std::optional<std::chrono::steady_clock::time_point> lastLogged;
   while (!draining()) {
     Worker& w = *workers_[next++ % workers_.size()];
     auto [ec, socket] = co_await acceptor.async_accept(w.ctx, as_tuple(use_awaitable));
     if (ec) {
       if (ec == net::error::operation_aborted || draining()) break;
-      log()->warn("accept failed: {}", ec.message());
+      ++failures;
+      if (const auto now = std::chrono::steady_clock::now();
+          !lastLogged || now - *lastLogged >= std::chrono::seconds(5)) {
+        log()->warn("accept failed: {} ({}x since the last such line; retrying every 50 ms)",
+                    ec.message(), failures);
+        lastLogged = now;
+        failures = 0;
+      }
       // Out of descriptors (EMFILE) and similar: back off instead of spinning.
       net::steady_timer t(control_, std::chrono::milliseconds(50));
       co_await t.async_wait(as_tuple(use_awaitable));

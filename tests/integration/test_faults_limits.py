@@ -147,7 +147,7 @@ def test_max_connections_within_the_descriptor_limit(limited_proxy):
 
 def test_descriptor_limit_below_max_connections(limited_proxy):
     p = limited_proxy()  # max_connections 10000 > 256 descriptors: accept() hits EMFILE
-    assert p.wait_for_log(r"warn.*limits.max_connections 10000 needs about 20064 open files.*"
+    assert p.wait_for_log(r"warn.*limits.max_connections 10000 needs up to 20064 open files.*"
                           r"RLIMIT_NOFILE is 256"), "no start-up warning about the fd limit"
     start = p.log_size()
     results, wall, cpu = flood(p.port, p.proc.pid)
@@ -158,6 +158,9 @@ def test_descriptor_limit_below_max_connections(limited_proxy):
         f"unexpected outcomes: {results}"
     assert results[200] >= 100, results
     assert cpu < 0.5 * wall, f"{cpu:.1f} s of proxy CPU in {wall:.1f} s (spinning on EMFILE?)"
-    assert p.wait_for_log(r"accept failed.*(Too many open files|descriptor)", start=start), \
+    assert p.wait_for_log(r"accept failed: Too many open files", start=start), \
         "the descriptor shortage was not logged"
+    # Logged, but not once per 50 ms retry: at most one line per 5 s.
+    lines = [ln for ln in p.log_text()[start:].splitlines() if "accept failed" in ln]
+    assert len(lines) <= wall / 5 + 2, f"{len(lines)} 'accept failed' lines in {wall:.1f} s"
     assert_recovers(p)

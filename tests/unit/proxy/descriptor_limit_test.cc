@@ -33,5 +33,13 @@ TEST(DescriptorPlanTest, HardLimitBelowTheNeedIsReported) {
   EXPECT_TRUE(plan.insufficient);
 }
 
+TEST(DescriptorPlanTest, RoomForTheClientConnectionsIsNotReported) {
+  // Raised as far as the hard limit allows; every client connection fits, only a full load
+  // of upstream connections would not: no warning (it would fire on most default setups).
+  auto plan = planDescriptors(10000, lim(1024, 20000));
+  EXPECT_EQ(plan.soft, 20000U);
+  EXPECT_FALSE(plan.insufficient);
+}
+
 }  // namespace
 }  // namespace gssgate::proxy
