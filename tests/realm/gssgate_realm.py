@@ -13,6 +13,10 @@ Library use (pytest fixtures, scripts):
     ...
     realm.stop()                          # also runs at interpreter exit
 
+Faults (tests/integration/test_faults_kdc.py): realm.stop_kdc() / start_kdc() (same port),
+pause_kdc() / resume_kdc() (SIGSTOP: a hung KDC), restart_kdc(clock_offset="+10m") (libfaketime),
+rekey_service(spn, keytab) (kvno + 1, appended to the keytab), kvno(spn).
+
 Command line (used by the C++ GoogleTest fixture, bench/ and the demo):
 
     /usr/bin/python3 tests/realm/gssgate_realm.py up DIR --users alice,bob \
