@@ -154,6 +154,10 @@ net::awaitable<void> Server::acceptLoop(tcp::acceptor& acceptor) {
       socket.close(ignored);
       continue;
     }
+    // Counted here, not when the session starts on its worker thread: a burst of accepts
+    // must see the connections accepted just before it, or it overshoots max_connections
+    // (and the descriptors) while the workers catch up. ~HttpSession counts it closed.
+    metrics_.connectionOpened();
     net::co_spawn(
         w.ctx,
         [this, &w, s = std::move(socket)]() mutable -> net::awaitable<void> {
