@@ -115,6 +115,20 @@ def metric(p, name: str) -> int:
     return int(m.group(1))
 
 
+@pytest.fixture(scope="module", autouse=True)
+def enough_client_descriptors():
+    """The 1,000 clients live in this process: raise its own soft limit (not the proxy's)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = CLIENTS + 1024  # the clients, the echo upstream's side of each, pytest itself
+    if soft != resource.RLIM_INFINITY and soft < want:
+        if hard != resource.RLIM_INFINITY and hard < want:
+            pytest.skip(f"RLIMIT_NOFILE hard limit {hard} < {want}: cannot run {CLIENTS} "
+                        f"clients in the test process")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    yield
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
 @pytest.fixture
 def limited_proxy(proxy):
     def start(**overrides):
