@@ -13,14 +13,6 @@
 namespace gssgate::broker {
 namespace {
 
-struct CredsOwner {
-  krb5_context ctx;
-  krb5_creds* creds = nullptr;
-  ~CredsOwner() {
-    if (creds != nullptr) krb5_free_creds(ctx, creds);
-  }
-};
-
 absl::Status kdcError(krb5_context ctx, krb5_error_code code, const std::string& server) {
   std::string msg = krb5ErrorMessage(ctx, code);
   switch (code) {
@@ -44,12 +36,14 @@ absl::StatusOr<SecretString> KdcTicketSource::fetch(const SecretString& tgtBytes
                                                     const std::string& server) const {
   krb5_context ctx = threadKrb5Context();
   if (ctx == nullptr) return absl::InternalError("krb5 context unavailable (krb5.conf?)");
-  CredsOwner tgt{ctx};
+  Krb5Creds tgt(ctx);
+  // krb5_unmarshal_credentials only reads the data; the copy is wiped when it goes.
+  SecretString bytes(tgtBytes.str());
   krb5_data d{};
   d.magic = KV5M_DATA;
-  d.length = static_cast<unsigned int>(tgtBytes.size());
-  d.data = const_cast<char*>(tgtBytes.str().data());
-  if (krb5_error_code code = krb5_unmarshal_credentials(ctx, &d, &tgt.creds); code != 0) {
+  d.length = static_cast<unsigned int>(bytes.size());
+  d.data = bytes.mutableStr().data();
+  if (krb5_error_code code = krb5_unmarshal_credentials(ctx, &d, tgt.out()); code != 0) {
     return absl::InternalError(
         strCat("stored credential unreadable: ", krb5ErrorMessage(ctx, code)));
   }
@@ -61,21 +55,21 @@ absl::StatusOr<SecretString> KdcTicketSource::fetch(const SecretString& tgtBytes
   if (krb5_error_code code = krb5_cc_new_unique(ctx, "MEMORY", nullptr, cc.out()); code != 0) {
     return absl::InternalError(strCat("memory ccache: ", krb5ErrorMessage(ctx, code)));
   }
-  if (krb5_error_code code = krb5_cc_initialize(ctx, cc.get(), tgt.creds->client); code != 0) {
+  if (krb5_error_code code = krb5_cc_initialize(ctx, cc.get(), tgt.get()->client); code != 0) {
     return absl::InternalError(strCat("memory ccache: ", krb5ErrorMessage(ctx, code)));
   }
-  if (krb5_error_code code = krb5_cc_store_cred(ctx, cc.get(), tgt.creds); code != 0) {
+  if (krb5_error_code code = krb5_cc_store_cred(ctx, cc.get(), tgt.get()); code != 0) {
     return absl::InternalError(strCat("memory ccache: ", krb5ErrorMessage(ctx, code)));
   }
   krb5_creds in{};
-  in.client = tgt.creds->client;
+  in.client = tgt.get()->client;
   in.server = serverName.get();
-  CredsOwner svc{ctx};
-  if (krb5_error_code code = krb5_get_credentials(ctx, 0, cc.get(), &in, &svc.creds); code != 0) {
+  Krb5Creds svc(ctx);
+  if (krb5_error_code code = krb5_get_credentials(ctx, 0, cc.get(), &in, svc.out()); code != 0) {
     return kdcError(ctx, code, server);
   }
   krb5_data* data = nullptr;
-  if (krb5_error_code code = krb5_marshal_credentials(ctx, svc.creds, &data); code != 0) {
+  if (krb5_error_code code = krb5_marshal_credentials(ctx, svc.get(), &data); code != 0) {
     return absl::InternalError(strCat("marshal: ", krb5ErrorMessage(ctx, code)));
   }
   SecretString out(std::string(data->data, data->length));

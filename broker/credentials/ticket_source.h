@@ -25,6 +25,11 @@ namespace gssgate::broker {
 
 class TicketSource {
  public:
+  TicketSource() = default;
+  TicketSource(const TicketSource&) = delete;
+  TicketSource& operator=(const TicketSource&) = delete;
+  TicketSource(TicketSource&&) = delete;
+  TicketSource& operator=(TicketSource&&) = delete;
   virtual ~TicketSource() = default;
   // A service ticket for `server` (a full principal name with realm) from `tgt`.
   virtual absl::StatusOr<SecretString> fetch(const SecretString& tgt,
