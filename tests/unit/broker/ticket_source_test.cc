@@ -27,7 +27,7 @@ class GatedSource final : public TicketSource {
     cv_.notify_all();
     cv_.wait(lock, [&] { return open_; });
     if (tgt.str() == "bad") return absl::FailedPreconditionError("unknown service");
-    return SecretString(std::string("ticket:" + server));
+    return SecretString("ticket:" + server);
   }
   void release() {
     std::lock_guard lock(mu_);
