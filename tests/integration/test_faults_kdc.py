@@ -34,7 +34,8 @@ from proxytest import assert_clean_error, http_request, negotiate_token
 
 pytest.register_assert_rewrite("broker_fixtures")  # before the import below
 from broker_fixtures import (  # noqa: E402
-    PG_SERVICE, REALM_NAME, assert_ctl_fails, ctl, klist, redeem_ctl, tgt_bytes)
+    PG_SERVICE, REALM_NAME, assert_ctl_fails, ctl, klist, redeem_ctl, short_dir, tgt_bytes)
+from echo_upstream import EchoUpstream  # noqa: E402
 
 pytest_plugins = ["broker_fixtures"]
 
@@ -212,6 +213,10 @@ class SlowRelay:
 
     def close(self) -> None:
         self.closed = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes accept(); close() alone would not
+        except OSError:
+            pass
         self.sock.close()
 
 
@@ -282,7 +287,20 @@ def test_keytab_rotated_to_a_new_kvno_while_running(kdc_restored, proxy, tmp_pat
     realm.add_service(spn, tmp_path / "v1.keytab")
     old_kvno = realm.kvno(spn)
     shutil.copy(tmp_path / "v1.keytab", live)
-    p = proxy(keytab=str(live))
+    # The upstream on a Unix socket: under a parallel ctest run a TCP echo upstream once
+    # answered garbage ("bad version", a 502) here — unexplained, see docs/faults.md; this test
+    # is about keys, not the upstream.
+    sockdir = short_dir("gsf-")
+    echo = EchoUpstream(unix_path=str(sockdir / "echo.sock")).start()
+    try:
+        p = proxy(keytab=str(live), upstream=echo.url)
+        _rotate(realm, p, spn, host, old_kvno, live, tmp_path)
+    finally:
+        echo.stop()
+        shutil.rmtree(sockdir, ignore_errors=True)
+
+
+def _rotate(realm, p, spn, host, old_kvno, live, tmp_path):
 
     def signin(ccache_key: str) -> int:
         tok = negotiate_token(ccache_key, service=host)
