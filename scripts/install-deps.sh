@@ -35,6 +35,7 @@ test_pkgs=(
   python3-django
   chromium
   python3-yaml systemd strace
+  faketime
 )
 bench_pkgs=(nginx-light apache2 libapache2-mod-auth-gssapi wrk)
 

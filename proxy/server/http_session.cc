@@ -138,7 +138,7 @@ HttpSession::HttpSession(Server& server, Worker& worker, net::ip::tcp::socket so
   stream_.socket().set_option(net::ip::tcp::no_delay(true), ec);
   worker_.sessions.push_front(this);
   registration_ = worker_.sessions.begin();
-  server_.metrics().connectionOpened();
+  // Counted as open by the accept loop already (Server::acceptLoop); closed here.
 }
 
 HttpSession::~HttpSession() {

@@ -80,6 +80,7 @@ class Metrics {
                                                                         "other_mech",
                                                                         "mechanism_not_allowed",
                                                                         "replay",
+                                                                        "clock_skew",
                                                                         "bad_token",
                                                                         "no_local_name",
                                                                         "unsafe_principal",
