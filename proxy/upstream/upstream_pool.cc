@@ -9,6 +9,7 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <cstring>
 
 namespace gssgate::proxy {
 
@@ -18,6 +19,22 @@ namespace {
 
 // A pooled connection the upstream has closed reads as EOF; data we did not ask for means
 // the connection is out of step. Either way it must not carry another request.
+// Linux "self-connect": a connect to a free port of the ephemeral range on this host can pick that
+// same port as its source and complete (simultaneous open); the proxy would then read its own
+// request as the upstream's response. Seen in tests with a restarting upstream; a refused
+// connection is the honest answer.
+bool connectedToItself(int fd) {
+  sockaddr_storage local{};
+  sockaddr_storage peer{};
+  socklen_t llen = sizeof local;
+  socklen_t plen = sizeof peer;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &llen) != 0 ||
+      ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &plen) != 0) {
+    return false;
+  }
+  return llen == plen && std::memcmp(&local, &peer, llen) == 0;
+}
+
 bool looksOpen(UpstreamStream& s) {
   char byte = 0;
   ssize_t n = ::recv(s.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -61,6 +78,10 @@ net::awaitable<std::unique_ptr<UpstreamStream>> UpstreamPool::connect(
     auto stream = std::make_unique<UpstreamStream>(ex);
     stream->expires_after(timeout);
     auto [err] = co_await stream->lowest().async_connect(ep, net::as_tuple(net::use_awaitable));
+    if (!err && (ep.protocol().family() == AF_INET || ep.protocol().family() == AF_INET6) &&
+        connectedToItself(stream->socket().native_handle())) {
+      err = net::error::connection_refused;
+    }
     if (!err) {
       if (ep.protocol().family() == AF_INET || ep.protocol().family() == AF_INET6) {
         int one = 1;
