@@ -231,20 +231,7 @@ size_t oneRequest(const Setup& s, std::string_view in) {
     if (lower != "100-continue") return 0;  // 417 (a body, if any, would linger unread)
   }
 
-  // The body, as forward() relays it.
-  std::string body;
-  char buf[512];
-  while (!parser.is_done()) {
-    req.body().data = buf;
-    req.body().size = sizeof buf;
-    size_t n = parser.put(net::buffer(in.data() + used, in.size() - used), ec);
-    if (ec == http::error::need_buffer) ec = {};
-    body.append(buf, sizeof buf - req.body().size);
-    used += n;
-    if (ec || (n == 0 && req.body().size == sizeof buf)) break;
-  }
-  const bool complete = parser.is_done() && !ec;
-
+  // Built before the body is read, as forward() does (chunked trailers are never forwarded).
   const bool negotiate = route->auth == Route::Auth::kNegotiate;
   auto up = gssgate::proxy::buildUpstreamRequest(
       req, {.target = *target,
@@ -260,6 +247,20 @@ size_t oneRequest(const Setup& s, std::string_view in) {
             .default_host = "127.0.0.1:8080",
             .chunked = parser.chunked(),
             .content_length = parser.content_length()});
+  // The body, as forward() relays it.
+  std::string body;
+  char buf[512];
+  while (!parser.is_done()) {
+    req.body().data = buf;
+    req.body().size = sizeof buf;
+    size_t n = parser.put(net::buffer(in.data() + used, in.size() - used), ec);
+    if (ec == http::error::need_buffer) ec = {};
+    body.append(buf, sizeof buf - req.body().size);
+    used += n;
+    if (ec || (n == 0 && req.body().size == sizeof buf)) break;
+  }
+  const bool complete = parser.is_done() && !ec;
+
   if (!complete) {
     // Truncated body: the header would already be on its way; check it with an empty body
     // of the same framing where that is still a whole request (chunked, or no body).
