@@ -40,20 +40,25 @@ fi
 
 if [[ "${GSSGATE_SKIP_TSAN:-0}" != 1 ]]; then
   echo "== build (TSan)"
-  # The daemons, gssgatectl and the unit tests only (CMakePresets.json "tsan"): the rest of the
-  # integration suite is single-threaded request logic that the ASan pass covers.
+  # The proxy and the unit tests of common/, proxy/ and broker/ (CMakePresets.json "tsan").
+  # gRPC-based tests (client_unit_tests, test_broker.py) are left out: gRPC's C++ templates,
+  # inlined into our instrumented code, synchronise through Debian's uninstrumented
+  # libgrpc/abseil, and TSan reports thousands of false races there (docs/fuzzing.md).
   GSSGATE_BUILD_DIR="$root/build-tsan" \
-    GSSGATE_TARGETS="gssgate-proxy gssgate-broker gssgatectl unit_tests proxy_unit_tests broker_unit_tests client_unit_tests" \
+    GSSGATE_TARGETS="gssgate-proxy unit_tests proxy_unit_tests broker_unit_tests" \
     scripts/build.sh -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" \
     -DGSSGATE_SANITIZE=tsan -DGSSGATE_BUILD_BENCH=OFF
   echo "== unit and concurrency tests under TSan"
   (
-    export TSAN_OPTIONS="suppressions=$root/tests/tsan.supp:halt_on_error=1:second_deadlock_stack=1"
+    export TSAN_OPTIONS="suppressions=$root/tests/tsan.supp:halt_on_error=1:second_deadlock_stack=1:ignore_noninstrumented_modules=1"
     unset ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS
     cd build-tsan
-    ctest --output-on-failure -j"$jobs" --timeout 900 -L unit
+    # PathologicalPatternsAreFast asserts a time bound that TSan's slowdown breaks.
+    tests/unit/unit_tests --gtest_brief=1 --gtest_filter=-GlobMatch.PathologicalPatternsAreFast
+    tests/unit/proxy_unit_tests --gtest_brief=1
+    tests/unit/broker_unit_tests --gtest_brief=1
     ctest --output-on-failure -j"$jobs" --timeout 900 \
-      -R '^integration\.(test_proxy_flood|test_proxy_lifecycle|test_broker|test_session)$'
+      -R '^integration\.(test_proxy_flood|test_proxy_lifecycle|test_session)$'
   )
 fi
 
