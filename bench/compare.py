@@ -393,6 +393,7 @@ threads: {threads}
     auth: negotiate
 log:
   level: {self.args.proxy_log_level}
+  access: {"true" if self.args.proxy_access_log else "false"}
 """)
         env = dict(self.base_env)
         env.update(self.realm_env)
@@ -876,6 +877,9 @@ def parse_args() -> argparse.Namespace:
                         "GssapiDelegCcacheDir files")
     p.add_argument("--broker", default="build/broker/gssgate-broker",
                    help="gssgate-broker binary, for --delegate (build/broker/gssgate-broker)")
+    p.add_argument("--proxy-access-log", action="store_true",
+                   help="keep gssgate's access log on (off by default: nginx and Apache run "
+                        "without one here, so the comparison stays like for like)")
     p.add_argument("--proxy-log-level", default="warn",
                    help="gssgate log.level (warn; nginx and Apache log no requests either)")
     p.add_argument("--only", default="abcdefg", help="phases to run, e.g. 'bcd' (abcdefg)")

@@ -89,7 +89,9 @@ BrokerCore::BrokerCore(std::shared_ptr<const BrokerConfig> config,
     : config_(std::move(config)),
       store_(std::move(store)),
       key_(std::move(key)),
-      codec_(key_.id, key_.key.str()) {}
+      codec_(key_.id, key_.key.str()),
+      tickets_(std::make_unique<DeadlineTicketSource>(
+          std::make_shared<KdcTicketSource>(), config_->kdc_timeout, config_->max_kdc_requests)) {}
 
 std::shared_ptr<const BrokerConfig> BrokerCore::config() const {
   std::lock_guard lock(mu_);
@@ -97,6 +99,7 @@ std::shared_ptr<const BrokerConfig> BrokerCore::config() const {
 }
 
 void BrokerCore::setConfig(std::shared_ptr<const BrokerConfig> config) {
+  tickets_->setTimeout(config->kdc_timeout);
   std::lock_guard lock(mu_);
   config_ = std::move(config);
 }
@@ -216,7 +219,7 @@ absl::StatusOr<RedeemOutput> BrokerCore::redeemChecked(const PeerCred& peer,
     counters_.redeems_not_found.fetch_add(1, std::memory_order_relaxed);
     return refuse("credential_gone", handleNotFound());
   }
-  Redeemer redeemer(cfg->service_ticket_min_remaining);
+  Redeemer redeemer(cfg->service_ticket_min_remaining, *tickets_);
   auto out = redeemer.redeem(*cred, *normalized, decision.allow_tgt, now);
   if (!out.ok()) {
     counters_.redeems_failed.fetch_add(1, std::memory_order_relaxed);

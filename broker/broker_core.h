@@ -21,6 +21,7 @@
 #include "broker/config.h"
 #include "broker/credentials/credential_store.h"
 #include "broker/credentials/redeemer.h"
+#include "broker/credentials/ticket_source.h"
 #include "common/handle_codec.h"
 #include "common/prometheus_text.h"
 
@@ -77,6 +78,8 @@ class BrokerCore {
   std::shared_ptr<const BrokerConfig> config() const;
   void setConfig(std::shared_ptr<const BrokerConfig> config);
   const BrokerCounters& counters() const { return counters_; }
+  // The KDC exchanges of redemptions, with their deadline (kdc_timeout) and counters.
+  const DeadlineTicketSource& tickets() const { return *tickets_; }
   size_t stored() const { return store_->size(); }
 
  private:
@@ -90,6 +93,7 @@ class BrokerCore {
   std::unique_ptr<CredentialStore> store_;
   HandleKey key_;
   HandleCodec codec_;
+  std::unique_ptr<DeadlineTicketSource> tickets_;
   BrokerCounters counters_;
 };
 

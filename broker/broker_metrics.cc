@@ -33,6 +33,15 @@ std::string renderBrokerMetrics(const BrokerCore& core) {
   out.sample("gssgate_broker_expired_total", "", load(c.swept));
   out.family("gssgate_broker_stored_credentials", "gauge", "Delegated credentials held.");
   out.sample("gssgate_broker_stored_credentials", "", static_cast<uint64_t>(core.stored()));
+  const DeadlineTicketSource& kdc = core.tickets();
+  out.family("gssgate_broker_kdc_timeouts_total", "counter",
+             "KDC exchanges given up: no answer within kdc_timeout, or max_kdc_requests reached.");
+  out.sample("gssgate_broker_kdc_timeouts_total", "reason=\"deadline\"", kdc.timedOut());
+  out.sample("gssgate_broker_kdc_timeouts_total", "reason=\"overloaded\"", kdc.overloaded());
+  out.family("gssgate_broker_kdc_requests_outstanding", "gauge",
+             "KDC exchanges running, timed-out ones still waiting for libkrb5 included.");
+  out.sample("gssgate_broker_kdc_requests_outstanding", "",
+             static_cast<uint64_t>(kdc.outstanding()));
   c.deposit_seconds.render(out, "gssgate_broker_deposit_seconds", "One deposit, parse to stored.");
   c.redeem_seconds.render(out, "gssgate_broker_redeem_seconds",
                           "One redemption, including the KDC exchange for a service ticket.");

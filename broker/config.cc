@@ -128,9 +128,16 @@ absl::StatusOr<std::shared_ptr<const BrokerConfig>> loadBrokerConfig(const std::
       seconds(r.duration("service_ticket_min_remaining", std::chrono::minutes(2)));
   cfg->sweep_interval = seconds(r.duration("sweep_interval", std::chrono::seconds(30)));
   if (cfg->sweep_interval.count() < 1) r.error("sweep_interval", "must be at least 1s");
+  cfg->kdc_timeout = r.duration("kdc_timeout", cfg->kdc_timeout);
+  if (cfg->kdc_timeout < std::chrono::milliseconds(100) ||
+      cfg->kdc_timeout > std::chrono::minutes(5)) {
+    r.error("kdc_timeout", "must be between 100ms and 5m");
+  }
   auto limits = r.section("limits");
   cfg->max_credentials = static_cast<size_t>(limits.integer(
       "max_credentials", static_cast<int64_t>(cfg->max_credentials), 1, 100'000'000));
+  cfg->max_kdc_requests = static_cast<size_t>(
+      limits.integer("max_kdc_requests", static_cast<int64_t>(cfg->max_kdc_requests), 1, 10'000));
   cfg->max_message_bytes = static_cast<size_t>(
       limits.byteSize("max_message_bytes", cfg->max_message_bytes, 4096, 16u << 20));
   cfg->log = readLogOptions(r.section("log"));

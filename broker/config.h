@@ -44,7 +44,11 @@ struct BrokerConfig {
   std::chrono::seconds max_credential_lifetime{0};  // 0 = the TGT's own end time
   std::chrono::seconds service_ticket_min_remaining{120};
   std::chrono::seconds sweep_interval{30};
+  // Longest wait for the KDC in one redemption (MIT krb5 1.20 itself waits ~27 s for a KDC
+  // that accepts connections but does not answer). Reloadable.
+  std::chrono::milliseconds kdc_timeout{3000};
   size_t max_credentials = 1'000'000;
+  size_t max_kdc_requests = 128;  // KDC exchanges at once, timed-out ones included
   size_t max_message_bytes = 64 * 1024;
   LogOptions log;
 };

@@ -1,6 +1,8 @@
 #include "proxy/config.h"
 
 #include <algorithm>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "common/config_reader.h"
@@ -149,6 +151,14 @@ absl::StatusOr<std::shared_ptr<const ProxyConfig>> loadProxyConfig(const std::st
     if (ao.audience.empty()) as.error("audience", "must not be empty");
   }
   cfg->unauthorized_page = r.string("unauthorized_page", "");
+  {
+    // uid-0 aliases (toor, ...) come from the passwd file as it is at load and reload.
+    auto ln = r.section("local_names");
+    std::ostringstream passwd;
+    if (std::ifstream in("/etc/passwd"); in) passwd << in.rdbuf();
+    cfg->local_names = LocalNamePolicy::build(passwd.str(), ln.stringList("refuse"),
+                                              ln.stringList("allow_privileged"));
+  }
   if (r.has("tls")) {
     auto t = r.section("tls");
     TlsOptions tls;

@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "common/host_port.h"
 #include "common/logging.h"
+#include "proxy/auth/local_name_policy.h"
 
 namespace gssgate::proxy {
 
@@ -117,6 +118,7 @@ struct ProxyConfig {
   SessionOptions session;
   AssertionOptions assertion;
   std::string unauthorized_page;  // HTML file sent with a 401 to browsers; empty: built-in
+  LocalNamePolicy local_names;    // `local_names`: refused auth_to_local names (root by default)
   Limits limits;
   Timeouts timeouts;
   size_t upstream_max_idle = 64;  // per worker thread

@@ -28,13 +28,14 @@ build_pkgs=(
   clang clang-format clang-tidy libclang-rt-14-dev
 )
 test_pkgs=(
-  krb5-kdc krb5-admin-server krb5-user curl procps
+  krb5-kdc krb5-admin-server krb5-user curl procps faketime
   python3 python3-gssapi python3-pytest
   postgresql-15 postgresql-client-15 libpq-dev python3-psycopg2
   python3-grpcio python3-grpc-tools python3-protobuf python3-cryptography python3-jwt
   python3-django
   chromium
   python3-yaml systemd strace
+  faketime
 )
 bench_pkgs=(nginx-light apache2 libapache2-mod-auth-gssapi wrk)
 

@@ -28,19 +28,6 @@ absl::Status unmarshal(krb5_context ctx, const SecretString& bytes, CredsOwner& 
   return absl::OkStatus();
 }
 
-absl::Status kdcError(krb5_context ctx, krb5_error_code code, const std::string& service) {
-  std::string msg = krb5ErrorMessage(ctx, code);
-  switch (code) {
-    case KRB5KDC_ERR_S_PRINCIPAL_UNKNOWN:
-      return absl::FailedPreconditionError(
-          strCat("service ", service, " is unknown to the KDC: ", msg));
-    case KRB5KRB_AP_ERR_TKT_EXPIRED:
-      return absl::NotFoundError("the user's credential has expired");
-    default:
-      return absl::UnavailableError(strCat("getting a ticket for ", service, " failed: ", msg));
-  }
-}
-
 }  // namespace
 
 absl::StatusOr<std::string> normalizeService(std::string_view service) {
@@ -97,34 +84,16 @@ absl::StatusOr<RedeemOutput> Redeemer::redeem(StoredCredential& cred, const std:
   } else {
     const krb5_data& realm = tgt.creds->client->realm;
     std::string full = strCat(service, "@", std::string_view(realm.data, realm.length));
-    Krb5Principal server(ctx);
-    if (krb5_parse_name(ctx, full.c_str(), server.out()) != 0) {
-      return absl::InvalidArgumentError("service is not a valid principal name");
-    }
-    Krb5DestroyingCcache cc(ctx);
-    if (krb5_error_code code = krb5_cc_new_unique(ctx, "MEMORY", nullptr, cc.out()); code != 0) {
-      return absl::InternalError(strCat("memory ccache: ", krb5ErrorMessage(ctx, code)));
-    }
-    if (krb5_error_code code = krb5_cc_initialize(ctx, cc.get(), tgt.creds->client); code != 0) {
-      return absl::InternalError(strCat("memory ccache: ", krb5ErrorMessage(ctx, code)));
-    }
-    if (krb5_error_code code = krb5_cc_store_cred(ctx, cc.get(), tgt.creds); code != 0) {
-      return absl::InternalError(strCat("memory ccache: ", krb5ErrorMessage(ctx, code)));
-    }
-    krb5_creds in{};
-    in.client = tgt.creds->client;
-    in.server = server.get();
-    if (krb5_error_code code = krb5_get_credentials(ctx, 0, cc.get(), &in, &svc.creds); code != 0) {
-      return kdcError(ctx, code, service);
-    }
-    krb5_data* data = nullptr;
-    if (krb5_error_code code = krb5_marshal_credentials(ctx, svc.creds, &data); code != 0) {
-      return absl::InternalError(strCat("marshal: ", krb5ErrorMessage(ctx, code)));
+    auto fetched = source_.fetch(cred.tgt, full);
+    if (!fetched.ok()) return fetched.status();
+    if (auto st = unmarshal(ctx, *fetched, svc); !st.ok()) return st;
+    // The KDC honours a TGT up to its clock skew past the end and then issues a service ticket
+    // that has already ended: useless to the caller, and the user's credential is gone.
+    if (static_cast<int64_t>(static_cast<uint32_t>(svc.creds->times.endtime)) <= now) {
+      return absl::NotFoundError("the user's credential has expired");
     }
     CachedServiceTicket cached;
-    cached.creds = SecretString(std::string(data->data, data->length));
-    secureWipe(data->data, data->length);
-    krb5_free_data(ctx, data);
+    cached.creds = std::move(*fetched);
     cached.expires_at = static_cast<int64_t>(static_cast<uint32_t>(svc.creds->times.endtime));
     out.expires_at = cached.expires_at;
     std::lock_guard lock(cred.mu);

@@ -155,6 +155,15 @@ absl::Status takeCommandOptions(RawArgs& raw, CtlOptions& opts) {
 
 absl::StatusOr<CtlOptions> parseCtlArgs(const std::vector<std::string>& args,
                                         const char* env_handle) {
+  if (!args.empty() && args.front() == "doctor") {
+    absl::StatusOr<DoctorOptions> doctor =
+        parseDoctorArgs(std::vector<std::string>(args.begin() + 1, args.end()));
+    if (!doctor.ok()) return doctor.status();
+    CtlOptions opts;
+    opts.command = CtlCommand::kDoctor;
+    opts.doctor = std::move(*doctor);
+    return opts;
+  }
   absl::StatusOr<RawArgs> raw = splitArgs(args);
   if (!raw.ok()) return raw.status();
   CtlOptions opts;
@@ -167,6 +176,7 @@ absl::StatusOr<CtlOptions> parseCtlArgs(const std::vector<std::string>& args,
   const auto& specs = commandSpecs();
   const auto spec = std::find_if(specs.begin(), specs.end(),
                                  [&](const CommandSpec& s) { return s.name == raw->command; });
+  if (raw->command == "doctor") return usageError("write doctor first: gssgatectl doctor ...");
   if (spec == specs.end()) return usageError(strCat("unknown command '", raw->command, "'"));
   opts.command = spec->command;
   for (const auto& entry : raw->values) {
@@ -212,6 +222,12 @@ Commands (deposit socket, the broker's `deposit_listen`):
 Either socket:
   health --broker unix:PATH
       Prints the broker's grpc.health.v1 status; exits 0 only when SERVING.
+
+Deployment check (no --broker; see gssgatectl doctor --help):
+  doctor [--proxy-config FILE] [--broker-config FILE] [--uid N --service SERVICE] [--json]
+      Checks keytab, KDC (reachable, kvno, clock skew, ok_as_delegate), replay cache, broker
+      sockets and health, and the broker's policy; one ok/warn/FAIL line each, with the fix.
+      Exits 1 when a check fails.
 
 HANDLE SOURCE: credential and revoke take the handle from one of these (--handle-file or the
 environment keep it off the command line, where other users can see it with ps):

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "client/doctor/doctor_options.h"
 #include "common/secure_wipe.h"
 
 namespace gssgate::client {
@@ -24,6 +25,7 @@ enum class CtlCommand {
   kList,              // list stored credentials (deposit socket)
   kRevokeCredential,  // revoke by credential id (deposit socket)
   kHealth,            // grpc.health.v1 check
+  kDoctor,            // check a deployment (client/doctor/)
 };
 
 struct CtlOptions {
@@ -35,12 +37,14 @@ struct CtlOptions {
   std::string out;            // credential: --out FILE; empty = a new private temp file
   std::string credential_id;  // revoke-credential: --id
   std::chrono::milliseconds timeout{5000};  // --timeout SECONDS: deadline of each broker call
+  DoctorOptions doctor;                     // doctor: its own options (doctor_options.h)
 };
 
 // Parses the arguments after the program name. `env_handle` is the value of GSSGATE_HANDLE, or
 // null when it is unset; it is used only by commands that take a handle and only when neither
 // --handle nor --handle-file is given. Options may be written `--name value` or `--name=value`.
 // Errors are INVALID_ARGUMENT with one line meant for the user (gssgatectl exits 2).
+// `doctor` must be the first argument; what follows it is parsed by parseDoctorArgs().
 absl::StatusOr<CtlOptions> parseCtlArgs(const std::vector<std::string>& args,
                                         const char* env_handle);
 

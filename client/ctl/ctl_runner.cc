@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "client/doctor/doctor_runner.h"
 #include "client/errno_status.h"
 #include "common/strings.h"
 #include "common/unique_fd.h"
@@ -221,6 +222,8 @@ int runCtl(const CtlOptions& options, std::istream& in, std::ostream& out, std::
     }
     case CtlCommand::kHealth:
       return runHealth(BrokerClient(options.broker, options.timeout), out, err);
+    case CtlCommand::kDoctor:
+      return runDoctor(options.doctor, out, err);
   }
   return kCtlExitUsage;
 }

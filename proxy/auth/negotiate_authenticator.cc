@@ -39,6 +39,22 @@ bool isReplay(OM_uint32 major, OM_uint32 minor, std::string_view detail) {
   return !kReplayText.empty() && detail.find(kReplayText) != std::string_view::npos;
 }
 
+// True if krb5 refused the token on time: the authenticator is outside the allowed clock skew,
+// or the ticket starts in the future (the client's KDC clock runs ahead of this host's). Found
+// like a replay, by the krb5 message, which survives the mechglue's remapping.
+bool isClockSkew(OM_uint32 minor, std::string_view detail) {
+  if (minor == static_cast<OM_uint32>(KRB5KRB_AP_ERR_SKEW) ||
+      minor == static_cast<OM_uint32>(KRB5KRB_AP_ERR_TKT_NYV)) {
+    return true;
+  }
+  static const std::string kSkewText = krb5ErrorMessage(nullptr, KRB5KRB_AP_ERR_SKEW);
+  static const std::string kNotYetValidText = krb5ErrorMessage(nullptr, KRB5KRB_AP_ERR_TKT_NYV);
+  for (const std::string* text : {&kSkewText, &kNotYetValidText}) {
+    if (!text->empty() && detail.find(*text) != std::string_view::npos) return true;
+  }
+  return false;
+}
+
 // Opens the keytab with krb5 and checks it holds at least one key (for `acceptor` if given).
 absl::Status checkKeytab(const std::string& path, const std::string& acceptor) {
   if (::access(path.c_str(), R_OK) != 0) {
@@ -258,6 +274,9 @@ AuthResult NegotiateAuthenticator::accept(std::string_view token, GssContext& pe
     } else if (isReplay(major, minor, r.detail)) {
       r.outcome = AuthOutcome::kUnauthorized;
       r.reason = "replay";
+    } else if (isClockSkew(minor, r.detail)) {
+      r.outcome = AuthOutcome::kUnauthorized;
+      r.reason = "clock_skew";
     } else if (GSS_ROUTINE_ERROR(major) == GSS_S_BAD_MECH) {
       r.outcome = AuthOutcome::kUnauthorized;
       r.reason = "mechanism_not_allowed";

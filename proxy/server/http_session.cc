@@ -121,7 +121,7 @@ HttpSession::HttpSession(Server& server, Worker& worker, net::ip::tcp::socket so
   stream_.socket().set_option(net::ip::tcp::no_delay(true), ec);
   worker_.sessions.push_front(this);
   registration_ = worker_.sessions.begin();
-  server_.metrics().connectionOpened();
+  // Counted as open by the accept loop already (Server::acceptLoop); closed here.
 }
 
 HttpSession::~HttpSession() {
@@ -475,7 +475,7 @@ net::awaitable<std::optional<bool>> HttpSession::authenticate(const Runtime& rt,
                   ar.detail);
       co_return co_await reject(rt, ex, http::status::forbidden, ar.reason);
   }
-  if (const char* why = routeRefusal(ex, ar.principal)) {
+  if (const char* why = routeRefusal(rt, ex, ar.principal, ar.local_name)) {
     co_return co_await reject(rt, ex, http::status::forbidden, why);
   }
   log()->info("{}: authenticated {} as {}", client_ip_, printable(ar.principal),
@@ -509,7 +509,14 @@ net::awaitable<std::optional<bool>> HttpSession::authenticate(const Runtime& rt,
   co_return std::nullopt;
 }
 
-const char* HttpSession::routeRefusal(const Exchange& ex, std::string_view principal) {
+const char* HttpSession::routeRefusal(const Runtime& rt, const Exchange& ex,
+                                      std::string_view principal, std::string_view local_name) {
+  if (const char* why = rt.config->local_names.refusal(local_name)) {
+    server_.metrics().countAuth(why);
+    log()->warn("{}: {} refused: local name {} may not be forwarded ({})", client_ip_,
+                printable(principal), printable(local_name), why);
+    return why;
+  }
   const char* why = accessRefusal(*ex.route, principal);
   if (why != nullptr) {
     server_.metrics().countAuth(why);
@@ -560,7 +567,7 @@ net::awaitable<std::optional<bool>> HttpSession::basicSignIn(const Runtime& rt, 
                   br.detail);
       co_return co_await reject(rt, ex, http::status::forbidden, "no_local_name");
   }
-  if (const char* why = routeRefusal(ex, br.principal)) {
+  if (const char* why = routeRefusal(rt, ex, br.principal, br.local_name)) {
     co_return co_await reject(rt, ex, http::status::forbidden, why);
   }
   log()->info("{}: authenticated {} as {} (Basic)", client_ip_, printable(br.principal),
@@ -612,7 +619,8 @@ HttpSession::CookieUse HttpSession::useSessionCookie(const Runtime& rt, Exchange
     ex.credential_handle = std::move(*handle);
   }
   server_.metrics().countAuth("session");
-  if ((refusal = routeRefusal(ex, session->principal)) != nullptr) return CookieUse::kRefused;
+  if ((refusal = routeRefusal(rt, ex, session->principal, session->local_name)) != nullptr)
+    return CookieUse::kRefused;
   ex.auth = "session";
   ex.principal = std::move(session->principal);
   ex.local_name = std::move(session->local_name);
@@ -717,6 +725,9 @@ net::awaitable<bool> HttpSession::forward(const Runtime& rt, Exchange& ex) {
   params.headers = &cfg.headers;
   if (rt.sessions) params.session_cookie = cfg.session.cookie_name;
   params.negotiate = negotiate;
+  params.drop_authorization = negotiate           ? DropAuthorization::kAll
+                              : cfg.basic.enabled ? DropAuthorization::kNegotiateAndBasic
+                                                  : DropAuthorization::kNegotiate;
   params.local_name = ex.local_name;
   params.principal = ex.principal;
   params.credential_handle = ex.credential_handle;

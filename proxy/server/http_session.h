@@ -63,9 +63,11 @@ class HttpSession {
   // The cookie gets `Secure` on a TLS connection, or always with session.secure: always (TLS
   // terminated in front of the proxy).
   bool secureCookie(const Runtime& rt) const { return tls_ || rt.config->session.secure_always; }
-  // The route's realms/deny/allow verdict for `principal` (nullptr = allowed); a refusal is
-  // counted and logged here, for every way of signing in.
-  const char* routeRefusal(const Exchange& ex, std::string_view principal);
+  // The local-name policy's verdict for `local_name` (root and uid-0 names by default), then
+  // the route's realms/deny/allow verdict for `principal` (nullptr = allowed); a refusal is
+  // counted and logged here, for every way of signing in (a cookie issued before a reload too).
+  const char* routeRefusal(const Runtime& rt, const Exchange& ex, std::string_view principal,
+                           std::string_view local_name);
   // Sets ex.set_cookie for a new session of ex's identity (no-op when sessions are off).
   void startSession(const Runtime& rt, Exchange& ex, Session session, int64_t now);
   // `Authorization: Basic` (only when enabled, only over TLS): KDC + keytab check.

@@ -10,9 +10,11 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <optional>
 
 #include "common/logging.h"
 #include "common/strings.h"
+#include "proxy/server/descriptor_limit.h"
 #include "proxy/server/http_session.h"
 
 namespace gssgate::proxy {
@@ -91,6 +93,7 @@ int Server::run() {
     admin_ = std::move(*started);
   }
   ::signal(SIGPIPE, SIG_IGN);
+  applyDescriptorPlan(cfg.limits.max_connections);
 
   for (unsigned i = 0; i < cfg.threads; ++i)
     workers_.push_back(std::make_unique<Worker>(cfg, metrics_));
@@ -122,12 +125,23 @@ int Server::run() {
 
 net::awaitable<void> Server::acceptLoop(tcp::acceptor& acceptor) {
   size_t next = 0;
+  // Failed accepts since the last log line: out of descriptors, the loop retries every 50 ms,
+  // and one line per retry would flood the log.
+  uint64_t failures = 0;
+  std::optional<std::chrono::steady_clock::time_point> lastLogged;
   while (!draining()) {
     Worker& w = *workers_[next++ % workers_.size()];
     auto [ec, socket] = co_await acceptor.async_accept(w.ctx, as_tuple(use_awaitable));
     if (ec) {
       if (ec == net::error::operation_aborted || draining()) break;
-      log()->warn("accept failed: {}", ec.message());
+      ++failures;
+      if (const auto now = std::chrono::steady_clock::now();
+          !lastLogged || now - *lastLogged >= std::chrono::seconds(5)) {
+        log()->warn("accept failed: {} ({}x since the last such line; retrying every 50 ms)",
+                    ec.message(), failures);
+        lastLogged = now;
+        failures = 0;
+      }
       // Out of descriptors (EMFILE) and similar: back off instead of spinning.
       net::steady_timer t(control_, std::chrono::milliseconds(50));
       co_await t.async_wait(as_tuple(use_awaitable));
@@ -140,6 +154,10 @@ net::awaitable<void> Server::acceptLoop(tcp::acceptor& acceptor) {
       socket.close(ignored);
       continue;
     }
+    // Counted here, not when the session starts on its worker thread: a burst of accepts
+    // must see the connections accepted just before it, or it overshoots max_connections
+    // (and the descriptors) while the workers catch up. ~HttpSession counts it closed.
+    metrics_.connectionOpened();
     net::co_spawn(
         w.ctx,
         [this, &w, s = std::move(socket)]() mutable -> net::awaitable<void> {

@@ -1,5 +1,6 @@
 #include "proxy/upstream/identity_headers.h"
 
+#include <algorithm>
 #include <array>
 #include <string>
 #include <vector>
@@ -80,8 +81,31 @@ bool isIdentityHeader(std::string_view name, const HeaderNames& names) {
   return isIdentityCanonical(canonical(name), canonicalNames(names));
 }
 
+namespace {
+
+// Headers some frameworks and servers trust for the client address or for the path to route by
+// (IIS/Symfony's X-Original-URL, X-Rewrite-URL); a client must not set them past the proxy,
+// which routed and authorised the request by its real target and address.
+bool isClientSpoofable(std::string_view canon) {
+  static constexpr std::array<std::string_view, 7> kNames = {
+      "x-real-ip",      "x-client-ip",   "true-client-ip",     "x-original-url",
+      "x-original-uri", "x-rewrite-url", "x-cluster-client-ip"};
+  return canon == "expect" || canon == "forwarded" || canon.starts_with("x-forwarded-") ||
+         std::ranges::find(kNames, canon) != kNames.end();
+}
+
+bool droppedAuthorization(std::string_view value, DropAuthorization drop) {
+  if (drop == DropAuthorization::kAll) return true;
+  value = trimAscii(value);
+  std::string_view scheme = value.substr(0, value.find_first_of(" \t"));
+  if (equalsIgnoreCase(scheme, "negotiate")) return true;
+  return drop == DropAuthorization::kNegotiateAndBasic && equalsIgnoreCase(scheme, "basic");
+}
+
+}  // namespace
+
 void copyRequestHeaders(const http::fields& from, http::fields& to, const HeaderNames& names,
-                        bool drop_authorization) {
+                        DropAuthorization drop) {
   const auto named = connectionTokens(from);
   const auto configured = canonicalNames(names);
   for (const auto& f : from) {
@@ -89,8 +113,8 @@ void copyRequestHeaders(const http::fields& from, http::fields& to, const Header
     if (isHopByHop(canon) || contains(named, canon) || isIdentityCanonical(canon, configured)) {
       continue;
     }
-    if (canon == "expect" || canon == "forwarded" || canon.starts_with("x-forwarded-")) continue;
-    if (drop_authorization && canon == "authorization") continue;
+    if (isClientSpoofable(canon)) continue;
+    if (canon == "authorization" && droppedAuthorization(f.value(), drop)) continue;
     to.insert(f.name_string(), f.value());
   }
 }

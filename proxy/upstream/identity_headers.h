@@ -3,7 +3,7 @@
 // treated as '-' (many app servers map both to the same variable), and removed.
 //
 //   http::fields up;
-//   copyRequestHeaders(req, up, cfg.headers, /*drop_authorization=*/true);
+//   copyRequestHeaders(req, up, cfg.headers, DropAuthorization::kAll);
 //   up.set(cfg.headers.remote_user, localName);
 //
 // Thread-safety: pure functions.
@@ -20,12 +20,18 @@ namespace gssgate::proxy {
 // X-Gssgate-* — in any case, with '_' for '-'.
 bool isIdentityHeader(std::string_view name, const HeaderNames& names);
 
+// Which client `Authorization` fields are dropped. kAll on authenticated routes. On auth: none
+// routes other schemes are the application's, but a Negotiate token is addressed to the proxy's
+// own service principal (an upstream given an unused one could sign in to the proxy as the
+// user), and with `basic` on, Basic carries the user's Kerberos password.
+enum class DropAuthorization { kAll, kNegotiate, kNegotiateAndBasic };
+
 // Copies end-to-end request headers: drops identity headers, hop-by-hop headers (including
 // those named by Connection), Content-Length/Transfer-Encoding (the caller re-frames the body),
 // Expect (handled by the proxy), Proxy-Authorization, client X-Forwarded-*/Forwarded, and
-// Authorization when `drop_authorization`.
+// Authorization as `drop` says.
 void copyRequestHeaders(const boost::beast::http::fields& from, boost::beast::http::fields& to,
-                        const HeaderNames& names, bool drop_authorization);
+                        const HeaderNames& names, DropAuthorization drop);
 
 // Copies end-to-end response headers (drops hop-by-hop and framing headers).
 void copyResponseHeaders(const boost::beast::http::fields& from, boost::beast::http::fields& to);

@@ -38,7 +38,7 @@ http::request<http::buffer_body> buildUpstreamRequest(const http::request_header
   up.method_string(req.method_string());
   up.target(p.target);
   up.version(11);
-  copyRequestHeaders(req, up, *p.headers, p.negotiate);
+  copyRequestHeaders(req, up, *p.headers, p.drop_authorization);
   if (!p.session_cookie.empty()) stripSessionCookie(up, p.session_cookie);
   if (p.negotiate) {
     up.set(p.headers->remote_user, p.local_name);

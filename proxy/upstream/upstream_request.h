@@ -17,6 +17,7 @@
 #include <string_view>
 
 #include "proxy/config.h"
+#include "proxy/upstream/identity_headers.h"
 
 namespace gssgate::proxy {
 
@@ -25,6 +26,8 @@ struct UpstreamRequestParams {
   const HeaderNames* headers = nullptr;
   std::string_view session_cookie;  // the proxy's cookie name; empty = sessions off
   bool negotiate = false;           // an `auth: negotiate` route: identity headers are set
+  // Which Authorization headers the upstream must not see (see identity_headers.h).
+  DropAuthorization drop_authorization = DropAuthorization::kAll;
   // The signed-in identity (negotiate routes only); an empty handle sets no credential header.
   std::string_view local_name;
   std::string_view principal;

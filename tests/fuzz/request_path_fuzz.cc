@@ -168,6 +168,10 @@ void checkUpstream(const Setup& s, const http::request<http::buffer_body>& orig,
     FUZZ_CHECK(canon != "proxy-authorization", "Proxy-Authorization went upstream");
     FUZZ_CHECK(!(negotiate && canon == "authorization"),
                "Authorization went upstream on a negotiate route");
+    if (canon == "authorization") {
+      FUZZ_CHECK(!canonical(value).starts_with("negotiate"),
+                 "a Negotiate token went upstream (the upstream could replay it)");
+    }
     FUZZ_CHECK(canon != "expect", "Expect went upstream");
     if (canon == "cookie") {
       FUZZ_CHECK(!hasCookieNamed(value, kCookieName), "the session cookie went upstream");
@@ -238,6 +242,8 @@ size_t oneRequest(const Setup& s, std::string_view in) {
             .headers = &cfg.headers,
             .session_cookie = kCookieName,
             .negotiate = negotiate,
+            .drop_authorization = negotiate ? gssgate::proxy::DropAuthorization::kAll
+                                            : gssgate::proxy::DropAuthorization::kNegotiate,
             .local_name = negotiate ? kLocalName : std::string_view(),
             .principal = negotiate ? kPrincipal : std::string_view(),
             .credential_handle = negotiate ? kHandle : std::string_view(),

@@ -556,3 +556,37 @@ def signin(proxy, user: str, client: str = "curl", delegate: bool = True, path: 
 
 def header(seen: list[tuple[str, str]], name: str) -> list[str]:
     return [v for k, v in seen if k.lower() == name.lower()]
+
+
+# ------------------------------------------------------------------------------- e2e helpers
+def start_delegating_proxy(realm, workdir: Path, upstream: str, broker, name: str,
+                           admin_port: int | None = None, **overrides) -> proxytest.ProxyProcess:
+    """A gssgate-proxy in front of `upstream` that deposits with `broker`; base_config plus
+    `overrides`. Retries with new ports when another process took the chosen ones."""
+    for _ in range(3):
+        cfg = proxytest.base_config(realm, upstream)
+        if admin_port:
+            cfg["admin_listen"] = f"127.0.0.1:{admin_port}"
+        cfg["broker"] = broker.deposit
+        cfg["timeouts"] = {"drain": "5s", "broker": "3s"}
+        cfg = proxytest.deep_merge(cfg, overrides)
+        p = proxytest.ProxyProcess(cfg, workdir, proxytest.proxy_env(realm, workdir), name=name)
+        try:
+            return p.start()
+        except proxytest.ProxyStartError:
+            p.kill()
+            if "in use" not in p.log_text().lower():
+                raise
+            p.log_path.write_text("")
+            admin_port = None
+    raise AssertionError(f"{name}: no free port after 3 attempts")
+
+
+def start_pg(realm, tmp_path_factory, users: list[str]):
+    """A GSSAPI-only PostgreSQL cluster with a role per user (stop it with .stop())."""
+    from pg_cluster import PG_BIN, PgCluster
+    if not (PG_BIN / "postgres").exists():
+        pytest.fail(f"PostgreSQL 15 is not installed ({PG_BIN}); run scripts/install-deps.sh")
+    cluster = PgCluster(tmp_path_factory.mktemp("pg"), realm)
+    cluster.start(roles=users)
+    return cluster

@@ -402,6 +402,7 @@ class ProxyProcess:
         self.log_path = log_archive.log_path(workdir / f"{name}.log", name)
         self.proc: subprocess.Popen | None = None
         self.checked_exit = False
+        self.preexec_fn = None  # run in the child before exec (e.g. resource limits)
 
     # ---- addresses
     @property
@@ -430,7 +431,8 @@ class ProxyProcess:
         self._logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen([proxy_binary(), "--config", str(self.config_path)],
                                      stdin=subprocess.DEVNULL, stdout=self._logf,
-                                     stderr=self._logf, env=self.env, cwd=self.workdir)
+                                     stderr=self._logf, env=self.env, cwd=self.workdir,
+                                     preexec_fn=self.preexec_fn)
         if wait_ready:
             self.wait_ready(timeout)
         return self

@@ -32,9 +32,9 @@ import pytest
 import proxytest
 
 pytest.register_assert_rewrite("broker_fixtures")
-from broker_fixtures import PG_SERVICE, REALM_NAME, BrokerSet, require_binaries, signin  # noqa
+from broker_fixtures import (PG_SERVICE, REALM_NAME, BrokerSet, require_binaries, signin,  # noqa
+                             start_delegating_proxy, start_pg)
 from echo_upstream import EchoUpstream  # noqa: E402
-from pg_cluster import PG_BIN, PgCluster  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVE = ROOT / "examples" / "django" / "serve.py"
@@ -49,33 +49,9 @@ USERS = ["alice", "bob"]
 HANDLE_TTL = 4  # seconds: short, so a test can watch a handle expire
 
 
-def start_proxy(realm, workdir: Path, upstream: str, broker, name: str, key_file: Path,
-                admin_port: int | None = None):
-    for _ in range(3):
-        cfg = proxytest.base_config(realm, upstream)
-        if admin_port:
-            cfg["admin_listen"] = f"127.0.0.1:{admin_port}"
-        cfg["broker"] = broker.deposit
-        cfg["assertion"] = {"key_file": str(key_file)}
-        cfg["timeouts"] = {"drain": "5s", "broker": "3s"}
-        p = proxytest.ProxyProcess(cfg, workdir, proxytest.proxy_env(realm, workdir), name=name)
-        try:
-            return p.start()
-        except proxytest.ProxyStartError:
-            p.kill()
-            if "in use" not in p.log_text().lower():
-                raise
-            p.log_path.write_text("")
-            admin_port = None
-    raise AssertionError(f"{name}: no free port after 3 attempts")
-
-
 @pytest.fixture(scope="module")
 def pg(realm, tmp_path_factory):
-    if not (PG_BIN / "postgres").exists():
-        pytest.fail(f"PostgreSQL 15 is not installed ({PG_BIN}); run scripts/install-deps.sh")
-    cluster = PgCluster(tmp_path_factory.mktemp("pg"), realm)
-    cluster.start(roles=USERS)
+    cluster = start_pg(realm, tmp_path_factory, USERS)
     yield cluster
     cluster.stop()
 
@@ -117,9 +93,11 @@ def world(realm, pg, tmp_path_factory):
     echo = EchoUpstream().start()
     proxies = []
     try:
-        proxies.append(start_proxy(realm, d, f"http://127.0.0.1:{app_port}", broker,
-                                   "proxy-app", key_file, admin_port))
-        proxies.append(start_proxy(realm, d, echo.url, broker, "proxy-echo", key_file))
+        proxies.append(start_delegating_proxy(realm, d, f"http://127.0.0.1:{app_port}", broker,
+                                              "proxy-app", admin_port,
+                                              assertion={"key_file": str(key_file)}))
+        proxies.append(start_delegating_proxy(realm, d, echo.url, broker, "proxy-echo",
+                                              assertion={"key_file": str(key_file)}))
     except BaseException:
         for p in proxies:
             p.kill()

@@ -37,9 +37,8 @@ import proxytest
 pytest.register_assert_rewrite("broker_fixtures")  # before the import below
 from broker_fixtures import (  # noqa: E402
     NOT_FOUND_MESSAGE, PG_SERVICE, REALM_NAME, BrokerSet, assert_ctl_fails, gssgatectl_binary,
-    redeem_ctl, require_binaries, signin, tgt_bytes)
+    redeem_ctl, require_binaries, signin, start_delegating_proxy, start_pg, tgt_bytes)
 from echo_upstream import EchoUpstream
-from pg_cluster import PG_BIN, PgCluster
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_APP = ROOT / "examples" / "demo_app" / "demo_app.py"
@@ -73,28 +72,9 @@ CTL_WRAPPER = textwrap.dedent('''\
 ''')
 
 
-def start_proxy(realm, workdir: Path, upstream: str, broker, name: str):
-    for _ in range(3):
-        cfg = proxytest.base_config(realm, upstream)
-        cfg["broker"] = broker.deposit
-        cfg["timeouts"] = {"drain": "5s", "broker": "3s"}
-        p = proxytest.ProxyProcess(cfg, workdir, proxytest.proxy_env(realm, workdir), name=name)
-        try:
-            return p.start()
-        except proxytest.ProxyStartError:
-            p.kill()
-            if "in use" not in p.log_text().lower():
-                raise
-            p.log_path.write_text("")
-    raise AssertionError(f"{name}: no free port after 3 attempts")
-
-
 @pytest.fixture(scope="module")
 def pg(realm, tmp_path_factory):
-    if not (PG_BIN / "postgres").exists():
-        pytest.fail(f"PostgreSQL 15 is not installed ({PG_BIN}); run scripts/install-deps.sh")
-    cluster = PgCluster(tmp_path_factory.mktemp("pg"), realm)
-    cluster.start(roles=USERS)
+    cluster = start_pg(realm, tmp_path_factory, USERS)
     yield cluster
     cluster.stop()
 
@@ -128,8 +108,9 @@ def world(realm, pg, tmp_path_factory):
     echo = EchoUpstream().start()
     proxies = []
     try:
-        proxies.append(start_proxy(realm, d, f"http://127.0.0.1:{app_port}", broker, "proxy-app"))
-        proxies.append(start_proxy(realm, d, echo.url, broker, "proxy-echo"))
+        proxies.append(start_delegating_proxy(realm, d, f"http://127.0.0.1:{app_port}", broker,
+                                              "proxy-app"))
+        proxies.append(start_delegating_proxy(realm, d, echo.url, broker, "proxy-echo"))
     except BaseException:
         for p in proxies:
             p.kill()

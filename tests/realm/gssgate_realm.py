@@ -13,6 +13,10 @@ Library use (pytest fixtures, scripts):
     ...
     realm.stop()                          # also runs at interpreter exit
 
+Faults (tests/integration/test_faults_kdc.py): realm.stop_kdc() / start_kdc() (same port),
+pause_kdc() / resume_kdc() (SIGSTOP: a hung KDC), restart_kdc(clock_offset="+10m") (libfaketime),
+rekey_service(spn, keytab) (kvno + 1, appended to the keytab), kvno(spn).
+
 Command line (used by the C++ GoogleTest fixture, bench/ and the demo):
 
     /usr/bin/python3 tests/realm/gssgate_realm.py up DIR --users alice,bob \
@@ -35,6 +39,7 @@ import argparse
 import atexit
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -52,6 +57,8 @@ KDB5_UTIL = shutil.which("kdb5_util", path="/usr/sbin:/usr/bin:/sbin:/bin") or "
 KADMIN_LOCAL = (shutil.which("kadmin.local", path="/usr/sbin:/usr/bin:/sbin:/bin")
                 or "/usr/sbin/kadmin.local")
 KINIT = shutil.which("kinit", path="/usr/bin:/bin:/usr/sbin") or "/usr/bin/kinit"
+# libfaketime (Debian package faketime), for a KDC whose clock is off (restart_kdc).
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 
 # Domains whose host-based services belong to the realm. `other.example` is used by tests for a
 # service principal that exists in the KDC but is missing from the proxy's keytab.
@@ -145,6 +152,9 @@ class Realm:
         self._proc: subprocess.Popen | None = None
         self._pid: int | None = None
         self._atexit_registered = False
+        # Extra environment for krb5kdc only (e.g. libfaketime's LD_PRELOAD/FAKETIME, set by
+        # restart_kdc(clock_offset=...)).
+        self.kdc_env: dict[str, str] = {}
 
     # ---------------------------------------------------------------- configuration files
     def _write_configs(self) -> None:
@@ -294,6 +304,7 @@ class Realm:
     def _launch(self, detach: bool) -> None:
         full_env = dict(os.environ)
         full_env.update(self.env())
+        full_env.update(self.kdc_env)
         self.pid_file.unlink(missing_ok=True)
         with open(self.kdc_stderr, "wb") as err:
             proc = subprocess.Popen(
@@ -354,6 +365,58 @@ class Realm:
         self._proc = None
         self._pid = None
         self.pid_file.unlink(missing_ok=True)
+
+    # ---------------------------------------------------------------- faults (tests)
+    def stop_kdc(self) -> None:
+        """Stops krb5kdc but keeps the realm (database, port, configs): clients then get
+        "connection refused" at once. start_kdc()/restart_kdc() bring it back on the same port."""
+        self.stop()
+
+    def start_kdc(self) -> None:
+        """Starts krb5kdc again on the same port (after stop_kdc())."""
+        if self.running():
+            return
+        assert self.port is not None, "start() the realm first"
+        self._launch(detach=False)
+
+    def restart_kdc(self, clock_offset: str | None = None) -> None:
+        """Restarts krb5kdc on the same port; with `clock_offset` (libfaketime syntax such as
+        "+10m" or "-10m") the KDC's clock runs that far off, without it the clock is right."""
+        self.stop()
+        self.kdc_env = {}
+        if clock_offset is not None:
+            if not os.path.exists(FAKETIME_LIB):
+                raise RealmError(f"{FAKETIME_LIB} missing (install faketime: "
+                                 f"scripts/install-deps.sh)")
+            # Only the wall clock moves: krb5kdc's own timers keep the real monotonic clock.
+            self.kdc_env = {"LD_PRELOAD": FAKETIME_LIB, "FAKETIME": clock_offset,
+                            "FAKETIME_DONT_FAKE_MONOTONIC": "1", "FAKETIME_NO_CACHE": "1"}
+        self.start_kdc()
+
+    def pause_kdc(self) -> None:
+        """SIGSTOP: the port stays bound and connections are accepted by the kernel, but no
+        request is ever answered (a hung KDC). resume_kdc() undoes it."""
+        assert self._pid is not None, "KDC not running"
+        os.kill(self._pid, signal.SIGSTOP)
+
+    def resume_kdc(self) -> None:
+        assert self._pid is not None, "KDC not running"
+        os.kill(self._pid, signal.SIGCONT)
+
+    def rekey_service(self, spn: str, keytab_path) -> int:
+        """Gives `spn` a new random key (kvno + 1) and appends it to `keytab_path` (which keeps
+        its older keys). Returns the new kvno."""
+        keytab_path = Path(keytab_path).resolve()
+        self.kadmin(f"ktadd -k {keytab_path} {spn}")
+        return self.kvno(spn)
+
+    def kvno(self, spn: str) -> int:
+        """The KDC's current key version number of `spn`."""
+        out = self.kadmin(f"getprinc {spn}")
+        m = re.search(r"Key: vno (\d+)", out)
+        if not m:
+            raise RealmError(f"no key version in getprinc {spn}:\n{out}")
+        return int(m.group(1))
 
     # ---------------------------------------------------------------- principals
     def add_user(self, name: str, password: str | None = None) -> str:

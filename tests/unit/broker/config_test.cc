@@ -72,6 +72,8 @@ TEST_F(BrokerConfigTest, MinimalConfigLoadsWithDefaults) {
   EXPECT_EQ(cfg->sweep_interval, 30s);
   EXPECT_EQ(cfg->max_credentials, 1'000'000U);
   EXPECT_EQ(cfg->max_message_bytes, 64U * 1024U);
+  EXPECT_EQ(cfg->kdc_timeout, 3s);
+  EXPECT_EQ(cfg->max_kdc_requests, 128U);
 }
 
 TEST_F(BrokerConfigTest, MissingFileIsAnError) {
@@ -221,6 +223,18 @@ TEST_F(BrokerConfigTest, HandleTtlBounds) {
   EXPECT_THAT(error(std::string(kMinimal) + "handle_ttl: 0s\n"), HasSubstr("handle_ttl"));
   EXPECT_THAT(error(std::string(kMinimal) + "handle_ttl: 25h\n"), HasSubstr("handle_ttl"));
   EXPECT_THAT(error(std::string(kMinimal) + "handle_ttl: soon\n"), HasSubstr("duration"));
+}
+
+TEST_F(BrokerConfigTest, KdcTimeoutAndLimit) {
+  auto cfg = load(std::string(kMinimal) + "kdc_timeout: 750ms\nlimits: {max_kdc_requests: 4}\n");
+  ASSERT_NE(cfg, nullptr);
+  EXPECT_EQ(cfg->kdc_timeout, 750ms);
+  EXPECT_EQ(cfg->max_kdc_requests, 4U);
+  EXPECT_THAT(error(std::string(kMinimal) + "kdc_timeout: 10ms\n"), HasSubstr("kdc_timeout"));
+  EXPECT_THAT(error(std::string(kMinimal) + "kdc_timeout: 1h\n"), HasSubstr("kdc_timeout"));
+  EXPECT_THAT(error(std::string(kMinimal) + "kdc_timeout: never\n"), HasSubstr("duration"));
+  EXPECT_THAT(error(std::string(kMinimal) + "limits: {max_kdc_requests: 0}\n"),
+              HasSubstr("max_kdc_requests"));
 }
 
 TEST_F(BrokerConfigTest, OtherSettings) {

@@ -764,6 +764,21 @@ TEST_F(ConfigTest, FallbackMustBeAPlainHttpUrlOrAbsolutePath) {
   }
 }
 
+TEST_F(ConfigTest, LocalNamesRefuseRootByDefaultAndTakeExceptions) {
+  auto cfg = load(kMinimal);
+  ASSERT_TRUE(cfg);
+  EXPECT_STREQ(cfg->local_names.refusal("root"), "privileged_local_name");
+  EXPECT_EQ(cfg->local_names.refusal("alice"), nullptr);
+  cfg = load(std::string(kMinimal) +
+             "local_names:\n  refuse: [postgres]\n  allow_privileged: [root]\n");
+  ASSERT_TRUE(cfg);
+  EXPECT_EQ(cfg->local_names.refusal("root"), nullptr);
+  EXPECT_STREQ(cfg->local_names.refusal("postgres"), "refused_local_name");
+  EXPECT_STREQ(cfg->local_names.refusal("0"), "privileged_local_name");
+  EXPECT_THAT(error(std::string(kMinimal) + "local_names:\n  allow_root: true\n"),
+              HasSubstr("local_names.allow_root"));
+}
+
 TEST_F(ConfigTest, DenyAndRealmsOnAuthNoneAreRefused) {
   for (const char* key : {"deny", "realms"}) {
     SCOPED_TRACE(key);

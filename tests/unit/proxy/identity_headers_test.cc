@@ -30,7 +30,8 @@ Headers listOf(const http::fields& f) {
 Headers copied(const Headers& in, bool drop_authorization, const HeaderNames& names = {}) {
   http::fields from = make(in);
   http::fields to;
-  copyRequestHeaders(from, to, names, drop_authorization);
+  copyRequestHeaders(from, to, names,
+                     drop_authorization ? DropAuthorization::kAll : DropAuthorization::kNegotiate);
   return listOf(to);
 }
 
@@ -112,6 +113,10 @@ TEST(CopyRequestHeaders, DropsEverythingTheContractSaysAndKeepsTheRestInOrder) {
       {"X-Forwarded-Host", "evil.example"},
       {"x_forwarded_proto", "https"},
       {"X-Forwarded-Anything", "x"},
+      {"X-Original-URL", "/admin"},
+      {"x_rewrite_url", "/admin"},
+      {"X-Real-IP", "10.0.0.1"},
+      {"True-Client-IP", "10.0.0.1"},
       {"Authorization", "Negotiate YWJj"},
       {"X-Remote-User", "admin"},
       {"x_remote_user", "admin"},
@@ -139,10 +144,27 @@ TEST(CopyRequestHeaders, DropsEverythingTheContractSaysAndKeepsTheRestInOrder) {
   };
   EXPECT_EQ(copied(in, /*drop_authorization=*/true), want);
 
-  // On auth: none routes the Authorization header is the app's business and stays.
-  Headers wantWithAuth = want;
-  wantWithAuth.insert(wantWithAuth.begin() + 5, {"Authorization", "Negotiate YWJj"});
-  EXPECT_EQ(copied(in, /*drop_authorization=*/false), wantWithAuth);
+  // On auth: none routes too a Negotiate token is dropped: it is addressed to the proxy.
+  EXPECT_EQ(copied(in, /*drop_authorization=*/false), want);
+}
+
+TEST(CopyRequestHeaders, AuthNoneRoutesDropOnlyTheProxysSchemes) {
+  auto run = [](std::string_view value, DropAuthorization drop) {
+    http::fields from = make({{"Host", "h"}, {"Authorization", std::string(value)}});
+    http::fields to;
+    copyRequestHeaders(from, to, HeaderNames{}, drop);
+    return to.count(http::field::authorization) == 1;
+  };
+  for (const char* v : {"Negotiate YWJj", "negotiate YWJj", "  NEGOTIATE\tYWJj", "Negotiate"}) {
+    EXPECT_FALSE(run(v, DropAuthorization::kNegotiate)) << v;
+    EXPECT_FALSE(run(v, DropAuthorization::kNegotiateAndBasic)) << v;
+  }
+  EXPECT_TRUE(run("Basic YTpi", DropAuthorization::kNegotiate));
+  EXPECT_FALSE(run("Basic YTpi", DropAuthorization::kNegotiateAndBasic));
+  EXPECT_FALSE(run("basic YTpi", DropAuthorization::kNegotiateAndBasic));
+  EXPECT_TRUE(run("Bearer t", DropAuthorization::kNegotiateAndBasic));
+  EXPECT_TRUE(run("NegotiateX t", DropAuthorization::kNegotiate));
+  EXPECT_FALSE(run("Bearer t", DropAuthorization::kAll));
 }
 
 TEST(CopyRequestHeaders, AuthorizationOnlyWhenAsked) {
@@ -186,7 +208,7 @@ TEST(CopyRequestHeaders, AppendsToExistingFields) {
   http::fields from = make({{"Host", "h"}, {"X-A", "1"}});
   http::fields to;
   to.insert("X-Pre", "0");
-  copyRequestHeaders(from, to, HeaderNames{}, true);
+  copyRequestHeaders(from, to, HeaderNames{}, DropAuthorization::kAll);
   EXPECT_EQ(listOf(to), (Headers{{"X-Pre", "0"}, {"Host", "h"}, {"X-A", "1"}}));
 }
 

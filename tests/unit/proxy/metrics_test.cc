@@ -119,9 +119,10 @@ TEST(Metrics, RejectionsAndHistogramsRender) {
 
 TEST(Metrics, EveryAuthReasonTheSessionUsesHasItsOwnSeries) {
   Metrics m;
-  for (const char* reason : {"ok", "no_header", "other_scheme", "malformed_token", "ntlm",
-                             "other_mech", "mechanism_not_allowed", "replay", "bad_token",
-                             "no_local_name", "unsafe_principal", "not_allowed", "continue"}) {
+  for (const char* reason :
+       {"ok", "no_header", "other_scheme", "malformed_token", "ntlm", "other_mech",
+        "mechanism_not_allowed", "replay", "clock_skew", "bad_token", "no_local_name",
+        "unsafe_principal", "not_allowed", "continue"}) {
     m.countAuth(reason);
     EXPECT_THAT(m.render(),
                 HasSubstr(std::string("gssgate_proxy_auth_total{reason=\"") + reason + "\"} 1\n"))
