@@ -13,6 +13,7 @@
 #include "common/krb5_handles.h"
 #include "common/secure_wipe.h"
 #include "common/strings.h"
+#include "proxy/auth/header_safe_name.h"
 
 namespace gssgate::proxy {
 namespace {
@@ -320,7 +321,7 @@ BasicResult BasicVerifier::verify(std::string_view credentials) const {
     return r;
   }
   std::string local(buf.data());
-  if (local.empty() || hasControlBytes(local) || hasControlBytes(r.principal)) {
+  if (!isHeaderSafeName(local) || !isHeaderSafeName(r.principal)) {
     r.outcome = Outcome::kForbidden;
     r.reason = "no_local_name";
     r.detail = strCat("empty or unsafe local name for ", r.principal);

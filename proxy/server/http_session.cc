@@ -19,6 +19,7 @@
 #include "proxy/server/request_framing.h"
 #include "proxy/server/request_target.h"
 #include "proxy/upstream/identity_headers.h"
+#include "proxy/upstream/upstream_request.h"
 
 namespace gssgate::proxy {
 
@@ -47,24 +48,6 @@ const std::shared_ptr<spdlog::logger>& accessLog() {
 bool isTimeout(const boost::system::error_code& ec) { return ec == beast::error::timeout; }
 
 using Clock = std::chrono::steady_clock;
-
-// The proxy's own cookie is a credential: the upstream never sees it.
-void stripSessionCookie(http::fields& fields, std::string_view name) {
-  std::vector<std::string> kept;
-  bool found = false;
-  for (auto [it, end] = fields.equal_range(http::field::cookie); it != end; ++it) {
-    if (it->value().find(name) == std::string_view::npos) {
-      kept.emplace_back(it->value());
-      continue;
-    }
-    found = true;
-    std::string rest = removeCookie(it->value(), name);
-    if (!rest.empty()) kept.push_back(std::move(rest));
-  }
-  if (!found) return;
-  fields.erase(http::field::cookie);
-  for (auto& v : kept) fields.insert(http::field::cookie, v);
-}
 
 int64_t unixNow() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -728,37 +711,33 @@ net::awaitable<bool> HttpSession::forward(const Runtime& rt, Exchange& ex) {
   auto& parser = *ex.parser;
   auto& req = parser.get();
   const bool negotiate = ex.route->auth == Route::Auth::kNegotiate;
+  // Host for a client that sent none (HTTP/1.0): formatted only then.
+  const std::string listen_text =
+      req.find(http::field::host) == req.end() ? cfg.listen.text() : std::string();
 
-  http::request<http::buffer_body> up;
-  up.method_string(req.method_string());
-  up.target(ex.target);
-  up.version(11);
-  copyRequestHeaders(req, up, cfg.headers,
-                     negotiate           ? DropAuthorization::kAll
-                     : cfg.basic.enabled ? DropAuthorization::kNegotiateAndBasic
-                                         : DropAuthorization::kNegotiate);
-  if (rt.sessions) stripSessionCookie(up, cfg.session.cookie_name);
+  std::string assertion;
   if (negotiate) {
-    up.set(cfg.headers.remote_user, ex.local_name);
-    up.set(cfg.headers.remote_principal, ex.principal);
-    if (!ex.credential_handle.empty()) up.set(cfg.headers.credential, ex.credential_handle);
-    up.set(cfg.headers.assertion, worker_.assertions.get(*rt.signer, cfg.assertion, ex.principal,
-                                                         ex.local_name, unixNow()));
+    assertion =
+        worker_.assertions.get(*rt.signer, cfg.assertion, ex.principal, ex.local_name, unixNow());
   }
-  up.set("X-Forwarded-For", client_ip_);
-  up.set("X-Forwarded-Proto", tls_ ? "https" : "http");
-  if (auto host = req.find(http::field::host); host != req.end()) {
-    up.set("X-Forwarded-Host", host->value());
-    up.set(http::field::host, host->value());  // even if the client named Host in Connection
-  } else {
-    up.set(http::field::host, cfg.listen.text());
-  }
-  if (parser.chunked()) {
-    up.chunked(true);
-  } else if (parser.content_length()) {
-    up.content_length(*parser.content_length());
-  }
-  up.keep_alive(true);
+  UpstreamRequestParams params;
+  params.target = ex.target;
+  params.headers = &cfg.headers;
+  if (rt.sessions) params.session_cookie = cfg.session.cookie_name;
+  params.negotiate = negotiate;
+  params.drop_authorization = negotiate           ? DropAuthorization::kAll
+                              : cfg.basic.enabled ? DropAuthorization::kNegotiateAndBasic
+                                                  : DropAuthorization::kNegotiate;
+  params.local_name = ex.local_name;
+  params.principal = ex.principal;
+  params.credential_handle = ex.credential_handle;
+  params.assertion = assertion;
+  params.client_ip = client_ip_;
+  params.tls = tls_;
+  params.default_host = listen_text;
+  params.chunked = parser.chunked();
+  params.content_length = parser.content_length();
+  http::request<http::buffer_body> up = buildUpstreamRequest(req, params);
 
   if (relay_buf_.empty()) relay_buf_.resize(kRelayBufferBytes);
   char* buf = relay_buf_.data();
