@@ -94,12 +94,17 @@ bool isClientSpoofable(std::string_view canon) {
          std::ranges::find(kNames, canon) != kNames.end();
 }
 
+// Matched by prefix, not by the exact scheme token: "Negotiate<junk>" is no valid header, but
+// whatever some parser downstream makes of it, a token must not reach the upstream.
 bool droppedAuthorization(std::string_view value, DropAuthorization drop) {
   if (drop == DropAuthorization::kAll) return true;
   value = trimAscii(value);
-  std::string_view scheme = value.substr(0, value.find_first_of(" \t"));
-  if (equalsIgnoreCase(scheme, "negotiate")) return true;
-  return drop == DropAuthorization::kNegotiateAndBasic && equalsIgnoreCase(scheme, "basic");
+  const auto startsWith = [&](std::string_view scheme) {
+    return value.size() >= scheme.size() &&
+           equalsIgnoreCase(value.substr(0, scheme.size()), scheme);
+  };
+  if (startsWith("negotiate")) return true;
+  return drop == DropAuthorization::kNegotiateAndBasic && startsWith("basic");
 }
 
 }  // namespace
