@@ -159,6 +159,16 @@ def test_max_connections_within_the_descriptor_limit(limited_proxy):
     assert_recovers(p)
 
 
+def _ubsan_vptr_checks(binary: str) -> bool:
+    with open(binary, "rb") as f:
+        return b"__ubsan_handle_dynamic_type_cache_miss" in f.read()
+
+
+# UBSan's vptr check probes the memory it inspects through a pipe; with every descriptor in use
+# the pipe cannot be made, and it reports a false "invalid vptr" (seen in Beast's parser
+# constructor) and stops the process. The Release run covers this test; the ASan run skips it.
+@pytest.mark.skipif(_ubsan_vptr_checks(proxytest.proxy_binary()),
+                    reason="UBSan's vptr check needs a free descriptor; see the comment above")
 def test_descriptor_limit_below_max_connections(limited_proxy):
     p = limited_proxy()  # max_connections 10000 > 256 descriptors: accept() hits EMFILE
     assert p.wait_for_log(r"warn.*limits.max_connections 10000 needs up to 20064 open files.*"
