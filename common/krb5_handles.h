@@ -98,4 +98,21 @@ using Krb5Principal = Krb5Handle<krb5_principal, krb5_detail::freePrincipal>;
 using Krb5Creds = Krb5Handle<krb5_creds*, krb5_detail::freeCreds>;
 using Krb5String = Krb5Handle<char*, krb5_detail::freeString>;
 
+// Contents of a caller-allocated krb5_creds (krb5_get_init_creds_* fill one in place);
+// krb5_free_cred_contents zeroes the session key. Borrows the context.
+class Krb5CredContents {
+ public:
+  explicit Krb5CredContents(krb5_context ctx) : ctx_(ctx) {}
+  Krb5CredContents(const Krb5CredContents&) = delete;
+  Krb5CredContents& operator=(const Krb5CredContents&) = delete;
+  Krb5CredContents(Krb5CredContents&&) = delete;
+  Krb5CredContents& operator=(Krb5CredContents&&) = delete;
+  ~Krb5CredContents() { krb5_free_cred_contents(ctx_, &creds_); }
+  krb5_creds* get() { return &creds_; }
+
+ private:
+  krb5_context ctx_;
+  krb5_creds creds_{};
+};
+
 }  // namespace gssgate

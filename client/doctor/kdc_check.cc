@@ -19,23 +19,6 @@ constexpr int64_t kSkewWarnSeconds = 60;
 void freeTicket(krb5_context c, krb5_ticket* h) { krb5_free_ticket(c, h); }
 using Krb5Ticket = Krb5Handle<krb5_ticket*, freeTicket>;
 
-// Contents of a caller-allocated krb5_creds (filled in place by krb5_get_init_creds_keytab);
-// krb5_free_cred_contents zeroes the session key. Borrows the context.
-class Krb5CredContents {
- public:
-  explicit Krb5CredContents(krb5_context ctx) : ctx_(ctx) {}
-  Krb5CredContents(const Krb5CredContents&) = delete;
-  Krb5CredContents& operator=(const Krb5CredContents&) = delete;
-  Krb5CredContents(Krb5CredContents&&) = delete;
-  Krb5CredContents& operator=(Krb5CredContents&&) = delete;
-  ~Krb5CredContents() { krb5_free_cred_contents(ctx_, &creds_); }
-  krb5_creds* get() { return &creds_; }
-
- private:
-  krb5_context ctx_;
-  krb5_creds creds_{};
-};
-
 // A krb5 profile handle from krb5_get_profile.
 class ProfileHandle {
  public:

@@ -28,23 +28,6 @@ void freeDefaultRealm(krb5_context c, char* h) { krb5_free_default_realm(c, h); 
 using Krb5InitCredsOpt = Krb5Handle<krb5_get_init_creds_opt*, freeInitCredsOpt>;
 using Krb5DefaultRealm = Krb5Handle<char*, freeDefaultRealm>;
 
-// Contents of a caller-allocated krb5_creds (krb5_get_init_creds_password fills one in place);
-// krb5_free_cred_contents zeroes the session key. Borrows the context.
-class Krb5CredContents {
- public:
-  explicit Krb5CredContents(krb5_context ctx) : ctx_(ctx) {}
-  Krb5CredContents(const Krb5CredContents&) = delete;
-  Krb5CredContents& operator=(const Krb5CredContents&) = delete;
-  Krb5CredContents(Krb5CredContents&&) = delete;
-  Krb5CredContents& operator=(Krb5CredContents&&) = delete;
-  ~Krb5CredContents() { krb5_free_cred_contents(ctx_, &creds_); }
-  krb5_creds* get() { return &creds_; }
-
- private:
-  krb5_context ctx_;
-  krb5_creds creds_{};
-};
-
 // The longest base64 text that can decode to a user and password within the limits.
 constexpr size_t kMaxEncodedBytes =
     (BasicVerifier::kMaxUserBytes + 1 + BasicVerifier::kMaxPasswordBytes + 2) / 3 * 4;
