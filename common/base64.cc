@@ -62,28 +62,40 @@ std::string encode(std::string_view in, std::string_view alphabet, bool pad) {
 }
 
 // Decodes `in` (padding already removed); a length of 4n+1 can never be valid. Decoded bytes
-// are usually tokens, so a half-decoded buffer is wiped before it is dropped.
+// are usually tokens, so a half-decoded buffer is wiped before it is dropped. Works a group of
+// four characters at a time into a buffer sized up front (Negotiate tokens are 1-64 KiB, and
+// this runs on every sign-in).
 std::optional<std::string> decode(std::string_view in, const Table& table) {
   if (in.size() % 4 == 1) return std::nullopt;
-  std::string out;
-  out.reserve(in.size() / 4 * 3 + 2);
-  uint32_t acc = 0;
-  unsigned bits = 0;
-  for (const char c : in) {
-    const int8_t v = table.at(static_cast<unsigned char>(c));
-    if (v < 0) {
-      secureWipe(out);
-      return std::nullopt;
-    }
-    acc = (acc << 6U) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((acc >> bits) & kByte);
-    }
+  const size_t full = in.size() / 4;
+  const size_t rest = in.size() % 4;  // 0, 2 or 3 characters: 0, 1 or 2 more bytes
+  std::string out(full * 3 + (rest == 0 ? 0 : rest - 1), '\0');
+  auto* dst = reinterpret_cast<unsigned char*>(out.data());
+  const auto* src = reinterpret_cast<const unsigned char*>(in.data());
+  // Every table entry is 0..63 or -1; OR-ing the signed values of a group is negative iff one
+  // of them is invalid, so the loop has no branch per character.
+  int32_t bad = 0;
+  auto six = [](int32_t x) { return static_cast<uint32_t>(x) & kSixBits; };
+  for (size_t g = 0; g < full; ++g, src += 4, dst += 3) {
+    const int32_t a = table[src[0]], b = table[src[1]], c = table[src[2]], d = table[src[3]];
+    bad |= a | b | c | d;
+    const uint32_t v = (six(a) << 18U) | (six(b) << 12U) | (six(c) << 6U) | six(d);
+    dst[0] = static_cast<unsigned char>(v >> 16U);
+    dst[1] = static_cast<unsigned char>((v >> 8U) & kByte);
+    dst[2] = static_cast<unsigned char>(v & kByte);
   }
-  // Leftover bits must be zero for the encoding to be canonical.
-  if (bits > 0 && (acc & ((1U << bits) - 1)) != 0) {
+  bool canonical = true;
+  if (rest >= 2) {
+    const int32_t a = table[src[0]], b = table[src[1]];
+    const int32_t c = rest == 3 ? table[src[2]] : 0;
+    bad |= a | b | c;
+    const uint32_t v = (six(a) << 18U) | (six(b) << 12U) | (six(c) << 6U);
+    dst[0] = static_cast<unsigned char>(v >> 16U);
+    if (rest == 3) dst[1] = static_cast<unsigned char>((v >> 8U) & kByte);
+    // Leftover bits must be zero for the encoding to be canonical.
+    canonical = (v & (rest == 3 ? 0xFFU : 0xFFFFU)) == 0;
+  }
+  if (bad < 0 || !canonical) {
     secureWipe(out);
     return std::nullopt;
   }

@@ -90,6 +90,24 @@ TEST(Base64, RejectsCharactersOutsideTheAlphabet) {
   EXPECT_FALSE(base64UrlDecode("Zm9v!A"));
 }
 
+TEST(Base64, RejectsAnInvalidCharacterAtAnyPosition) {
+  // The decoder checks a group of four at a time: every position of every group must count.
+  std::string bytes(1100, '\0');
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>(i * 37 + 11);
+  for (const size_t len : {bytes.size(), bytes.size() - 1, bytes.size() - 2}) {
+    const std::string text = base64Encode(std::string_view(bytes).substr(0, len));
+    ASSERT_EQ(base64Decode(text), bytes.substr(0, len));
+    const size_t data_chars = text.find('=') == std::string::npos ? text.size() : text.find('=');
+    for (size_t pos = 0; pos < data_chars; ++pos) {
+      for (const char bad : {'!', '\0', '\x80', '\xff', '-', '_'}) {
+        std::string broken = text;
+        broken[pos] = bad;
+        ASSERT_FALSE(base64Decode(broken)) << "len " << len << " pos " << pos;
+      }
+    }
+  }
+}
+
 TEST(Base64, RejectsWhitespace) {
   for (std::string_view bad : {"Zm9v\n", "Zm9v YmFy", " Zm9v", "Zm9v ", "Zm9v\r\n", "Zm\t9v",
                                "Zm9vYmFy\n", "Zm9v\nYmFy"}) {
