@@ -5,6 +5,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
+#include <utility>
 #include <vector>
 
 #include "common/base64.h"
@@ -13,6 +15,13 @@
 #include "common/krb5_thread_context.h"
 #include "common/strings.h"
 #include "proxy/auth/header_safe_name.h"
+#include "proxy/auth/krb5_ap_req_acceptor.h"
+
+// MIT's replay cache handles: exported by libkrb5 (symbol version krb5_3_MIT, since 1.18) but
+// not declared in krb5.h. GSS resolves the acceptor's `rcache` the same way.
+extern "C" krb5_error_code k5_rc_resolve(krb5_context context, const char* name,
+                                         krb5_rcache* rc_out);
+extern "C" void k5_rc_close(krb5_context context, krb5_rcache rc);
 
 namespace gssgate::proxy {
 namespace {
@@ -235,7 +244,112 @@ gss_cred_id_t NegotiateAuthenticator::threadCredential(std::string& error) {
   return slot.cred.get();
 }
 
+namespace {
+
+// What the direct krb5 path needs on each thread, per authenticator generation: a handle to
+// the MEMORY keytab, the replay cache (the same one the GSS credential uses), the acceptor.
+struct DirectKeys {
+  uint64_t generation = 0;
+  krb5_context ctx = nullptr;
+  krb5_keytab keytab = nullptr;
+  krb5_rcache rcache = nullptr;
+  krb5_principal server = nullptr;
+  std::string error;  // non-empty: unusable (reported like a missing acceptor credential)
+
+  DirectKeys() = default;
+  DirectKeys(const DirectKeys&) = delete;
+  DirectKeys& operator=(const DirectKeys&) = delete;
+  DirectKeys(DirectKeys&&) = delete;
+  DirectKeys& operator=(DirectKeys&&) = delete;
+  ~DirectKeys() { reset(); }
+  void reset() {
+    if (ctx == nullptr) return;
+    if (keytab != nullptr) krb5_kt_close(ctx, std::exchange(keytab, nullptr));
+    if (rcache != nullptr) k5_rc_close(ctx, std::exchange(rcache, nullptr));
+    if (server != nullptr) krb5_free_principal(ctx, std::exchange(server, nullptr));
+    error.clear();
+  }
+  void load(krb5_context c, uint64_t gen, const std::string& memory_name,
+            const std::string& replay_cache, const std::string& acceptor) {
+    reset();
+    ctx = c;
+    generation = gen;
+    if (krb5_error_code code = krb5_kt_resolve(ctx, memory_name.c_str(), &keytab); code != 0) {
+      keytab = nullptr;
+      error = "in-memory keytab: " + krb5ErrorMessage(ctx, code);
+      return;
+    }
+    krb5_data unused{};
+    krb5_error_code code = replay_cache.empty() ? krb5_get_server_rcache(ctx, &unused, &rcache)
+                                                : k5_rc_resolve(ctx, replay_cache.c_str(), &rcache);
+    if (code != 0) {
+      rcache = nullptr;
+      error = "replay cache: " + krb5ErrorMessage(ctx, code);
+      return;
+    }
+    if (!acceptor.empty()) {
+      if (code = krb5_parse_name(ctx, acceptor.c_str(), &server); code != 0) {
+        server = nullptr;
+        error = strCat("acceptor '", acceptor, "': ", krb5ErrorMessage(ctx, code));
+      }
+    }
+  }
+};
+
+}  // namespace
+
+AuthResult NegotiateAuthenticator::acceptDirect(const SpnegoKrb5Init& init) {
+  AuthResult r;
+  krb5_context ctx = threadKrb5Context();
+  if (ctx == nullptr) {
+    r.reason = "no_acceptor_credential";
+    r.detail = "krb5 context unavailable";
+    return r;
+  }
+  thread_local DirectKeys keys;  // after the context: destroyed before it at thread exit
+  if (keys.generation != generation_ || keys.ctx != ctx) {
+    keys.load(ctx, generation_, memory_name_, replay_cache_, acceptor_);
+  }
+  if (!keys.error.empty()) {
+    r.reason = "no_acceptor_credential";
+    r.detail = keys.error;
+    return r;
+  }
+  accept_calls_.fetch_add(1, std::memory_order_relaxed);
+  direct_calls_.fetch_add(1, std::memory_order_relaxed);
+  ApReqResult k = acceptApReq(ctx, {keys.keytab, keys.rcache, keys.server}, init.ap_req);
+  if (k.code != 0) {
+    r.outcome = AuthOutcome::kUnauthorized;
+    r.detail = std::move(k.error);
+    if (k.code == KRB5KRB_AP_ERR_REPEAT) {
+      r.reason = "replay";
+    } else if (k.code == KRB5KRB_AP_ERR_SKEW || k.code == KRB5KRB_AP_ERR_TKT_NYV) {
+      r.reason = "clock_skew";
+    } else {
+      r.reason = "bad_token";
+    }
+    return r;
+  }
+  if (k.anonymous) {
+    r.outcome = AuthOutcome::kUnauthorized;
+    r.reason = "anonymous";
+    r.detail = "anonymous Kerberos is not accepted";
+    return r;
+  }
+  r.output_token = base64Encode(spnegoAcceptCompleted(init.mech_oid, k.ap_rep));
+  r.principal = std::move(k.client);
+  r.delegated_tgt = std::move(k.delegated_tgt);
+  const int64_t left = static_cast<int64_t>(k.ticket_end) - static_cast<int64_t>(::time(nullptr));
+  r.lifetime = left > 0 ? static_cast<uint32_t>(left) : 0;
+  return finishIdentity(std::move(r));
+}
+
 AuthResult NegotiateAuthenticator::accept(std::string_view token, GssContext& pending) {
+  // A first leg of the usual shape goes straight to krb5; everything else (later legs, other
+  // mechanisms first, a mechListMIC, ...) through GSS, which negotiates or refuses it.
+  if (!pending) {
+    if (auto init = parseSpnegoKrb5Init(token)) return acceptDirect(*init);
+  }
   AuthResult r;
   std::string credError;
   gss_cred_id_t cred = threadCredential(credError);
@@ -312,6 +426,12 @@ AuthResult NegotiateAuthenticator::accept(std::string_view token, GssContext& pe
     return r;
   }
   r.principal = display.str();
+  r.lifetime = timeRec;
+  if ((flags & GSS_C_DELEG_FLAG) != 0) r.delegated = std::move(delegated);
+  return finishIdentity(std::move(r));
+}
+
+AuthResult NegotiateAuthenticator::finishIdentity(AuthResult r) {
   if (!isHeaderSafeName(r.principal)) {
     r.outcome = AuthOutcome::kForbidden;
     r.reason = "unsafe_principal";
@@ -328,8 +448,6 @@ AuthResult NegotiateAuthenticator::accept(std::string_view token, GssContext& pe
     return r;
   }
   r.local_name = std::move(*localName);
-  r.lifetime = timeRec;
-  if ((flags & GSS_C_DELEG_FLAG) != 0) r.delegated = std::move(delegated);
   r.outcome = AuthOutcome::kOk;
   r.reason = "ok";
   return r;

@@ -15,11 +15,14 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "common/gss_handles.h"
 #include "common/krb5_handles.h"
+#include "common/secure_wipe.h"
+#include "proxy/auth/spnego_token.h"
 #include "proxy/config.h"
 
 namespace gssgate::proxy {
@@ -34,13 +37,14 @@ enum class AuthOutcome {
 
 struct AuthResult {
   AuthOutcome outcome = AuthOutcome::kUnauthorized;
-  const char* reason = "";   // stable short reason for logs and metrics
-  std::string principal;     // user@REALM (kOk, kForbidden)
-  std::string local_name;    // auth_to_local result (kOk)
-  std::string output_token;  // base64, may be empty (mutual auth / next leg)
-  GssCred delegated;         // set when the client delegated a credential
-  uint32_t lifetime = 0;     // seconds the client's ticket is still valid (kOk)
-  std::string detail;        // GSS error text for the server log; never sent to clients
+  const char* reason = "";                    // stable short reason for logs and metrics
+  std::string principal;                      // user@REALM (kOk, kForbidden)
+  std::string local_name;                     // auth_to_local result (kOk)
+  std::string output_token;                   // base64, may be empty (mutual auth / next leg)
+  GssCred delegated;                          // the client delegated a credential (GSS path)
+  std::optional<SecretString> delegated_tgt;  // ... its TGT, marshalled (direct krb5 path)
+  uint32_t lifetime = 0;                      // seconds the client's ticket is still valid (kOk)
+  std::string detail;  // GSS error text for the server log; never sent to clients
 };
 
 class NegotiateAuthenticator {
@@ -59,11 +63,17 @@ class NegotiateAuthenticator {
 
   // Number of GSS accept calls made (for tests/metrics: the cookie path must not add to it).
   uint64_t acceptCalls() const { return accept_calls_.load(std::memory_order_relaxed); }
+  // Of those, first tokens accepted with krb5 directly (krb5_ap_req_acceptor.h).
+  uint64_t directAcceptCalls() const { return direct_calls_.load(std::memory_order_relaxed); }
 
  private:
   explicit NegotiateAuthenticator(const ProxyConfig& cfg);
   absl::StatusOr<GssCred> acquire() const;
   gss_cred_id_t threadCredential(std::string& error);
+  // The common first token, accepted with krb5 directly (krb5_ap_req_acceptor.h).
+  AuthResult acceptDirect(const SpnegoKrb5Init& init);
+  // Both paths end here: a printable principal with a local name, or kForbidden.
+  static AuthResult finishIdentity(AuthResult r);
 
   std::string keytab_;
   std::unique_ptr<Krb5Context> kt_context_;  // owns memory_keytab_'s handle
@@ -73,6 +83,7 @@ class NegotiateAuthenticator {
   std::string replay_cache_;
   uint64_t generation_;
   std::atomic<uint64_t> accept_calls_{0};
+  std::atomic<uint64_t> direct_calls_{0};
 };
 
 }  // namespace gssgate::proxy

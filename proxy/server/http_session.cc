@@ -490,8 +490,8 @@ net::awaitable<std::optional<bool>> HttpSession::authenticate(const Runtime& rt,
   if (ar.lifetime != GSS_C_INDEFINITE) {
     session.expires_at = std::min<int64_t>(session.expires_at, now + ar.lifetime);
   }
-  if (ar.delegated && rt.broker) {
-    if (auto receipt = co_await depositDelegated(rt, ar.delegated, ex.principal)) {
+  if ((ar.delegated || ar.delegated_tgt) && rt.broker) {
+    if (auto receipt = co_await depositDelegated(rt, ar, ex.principal)) {
       ex.credential_handle = std::move(receipt->handle);
       auto raw_id = base64UrlDecode(receipt->credential_id);
       if (raw_id && raw_id->size() == SessionCodec::kCredentialIdBytes &&
@@ -675,10 +675,17 @@ net::awaitable<bool> HttpSession::logout(const Runtime& rt, Exchange& ex) {
 }
 
 net::awaitable<std::optional<DepositReceipt>> HttpSession::depositDelegated(
-    const Runtime& rt, GssCred& delegated, const std::string& principal) {
+    const Runtime& rt, AuthResult& ar, const std::string& principal) {
   // Extract here (the GSS credential belongs to this thread), deposit on the blocking pool.
-  auto tgt = delegatedTgt(delegated.get(), principal);
-  delegated.reset();
+  // The direct krb5 path has extracted the TGT already.
+  absl::StatusOr<SecretString> tgt = absl::NotFoundError("no delegated credential");
+  if (ar.delegated_tgt) {
+    tgt = std::move(*ar.delegated_tgt);
+    ar.delegated_tgt.reset();
+  } else {
+    tgt = delegatedTgt(ar.delegated.get(), principal);
+  }
+  ar.delegated.reset();
   if (!tgt.ok()) {
     server_.metrics().countDeposit(false);
     log()->warn("{}: delegated credential of {} unusable: {}", client_ip_, printable(principal),

@@ -79,7 +79,7 @@ class HttpSession {
   // Deposits a delegated credential with the broker; returns the receipt, or nullopt (and a warning
   // and a counter) when that fails — the user stays signed in either way.
   boost::asio::awaitable<std::optional<DepositReceipt>> depositDelegated(
-      const Runtime& rt, GssCred& delegated, const std::string& principal);
+      const Runtime& rt, AuthResult& ar, const std::string& principal);
   // Sends a short text/plain response. `challenge` (if not empty) goes in WWW-Authenticate.
   boost::asio::awaitable<bool> reject(const Runtime& rt, Exchange& ex,
                                       boost::beast::http::status status, const char* reason,

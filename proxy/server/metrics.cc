@@ -71,8 +71,12 @@ std::string Metrics::render() const {
     out.sample("gssgate_proxy_auth_total", strCat("reason=\"", kAuthReasons[i], "\""),
                load(auth_[i]));
   }
-  out.family("gssgate_proxy_gss_accept_calls_total", "counter", "gss_accept_sec_context calls.");
+  out.family("gssgate_proxy_gss_accept_calls_total", "counter",
+             "Negotiate token accepts (krb5 directly or gss_accept_sec_context).");
   out.sample("gssgate_proxy_gss_accept_calls_total", "", load(gss_accept_calls_));
+  out.family("gssgate_proxy_krb5_direct_accepts_total", "counter",
+             "Of those, first tokens accepted with krb5 directly (no GSS mechglue).");
+  out.sample("gssgate_proxy_krb5_direct_accepts_total", "", load(direct_accept_calls_));
   out.family("gssgate_proxy_connections_active", "gauge", "Open client connections.");
   out.sample("gssgate_proxy_connections_active", "", load(connections_active_));
   out.family("gssgate_proxy_connections_refused_total", "counter",

@@ -58,6 +58,9 @@ class Metrics {
     tls_handshake_failures_.fetch_add(1, std::memory_order_relaxed);
   }
   void setGssAcceptCalls(uint64_t n) { gss_accept_calls_.store(n, std::memory_order_relaxed); }
+  void setDirectAcceptCalls(uint64_t n) {
+    direct_accept_calls_.store(n, std::memory_order_relaxed);
+  }
   // Shared by the workers' upstream pools (see UpstreamPool).
   std::atomic<int64_t>* upstreamIdleGauge() { return &upstream_idle_; }
 
@@ -111,6 +114,7 @@ class Metrics {
   std::atomic<uint64_t> upstream_reused_{0};
   std::atomic<int64_t> upstream_idle_{0};
   std::atomic<uint64_t> gss_accept_calls_{0};
+  std::atomic<uint64_t> direct_accept_calls_{0};
   std::atomic<uint64_t> deposits_ok_{0};
   std::atomic<uint64_t> deposits_failed_{0};
   std::atomic<uint64_t> tls_handshake_failures_{0};

@@ -183,6 +183,7 @@ AdminResponse Server::admin(std::string_view target) {
   }
   if (target == "/metrics") {
     metrics_.setGssAcceptCalls(current()->authenticator->acceptCalls());
+    metrics_.setDirectAcceptCalls(current()->authenticator->directAcceptCalls());
     return {.content_type = std::string(kPrometheusContentType), .body = metrics_.render()};
   }
   return {.status = 404, .body = "not found\n"};

@@ -3,6 +3,8 @@
 // to checkNegotiateToken directly (so raw tokens captured from the test realm are seeds) and
 // to the base64 codecs.
 //
+// The same token also goes to parseSpnegoKrb5Init (the shape accepted with krb5 directly).
+//
 // Oracle: a decoded token re-encodes to exactly the text it came from (one accepted encoding
 // per byte string), respects the size bound, and every verdict of the pre-check agrees with an
 // independent reading of the DER framing.
@@ -13,6 +15,7 @@
 
 #include "common/base64.h"
 #include "proxy/auth/negotiate_header.h"
+#include "proxy/auth/spnego_token.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace {
@@ -64,6 +67,25 @@ void checkToken(std::string_view token) {
   }
   if (c == TokenCheck::kSpnegoResp) {
     FUZZ_CHECK(static_cast<uint8_t>(token[0]) == 0xa1, "negTokenResp verdict without tag a1");
+  }
+  // The direct-krb5 shape is a subset of what the pre-check calls a SPNEGO initial token, and
+  // what it returns lies inside the token: the krb5 OID and one whole [APPLICATION 14] element.
+  if (auto init = gssgate::proxy::parseSpnegoKrb5Init(token)) {
+    FUZZ_CHECK(c == TokenCheck::kSpnegoInit, "direct-krb5 shape outside the SPNEGO pre-check");
+    FUZZ_CHECK(init->mech_oid == std::string_view("\x06\x09\x2a\x86\x48\x86\xf7\x12\x01\x02\x02"),
+               "direct-krb5 shape with another first mechanism");
+    const auto* begin = token.data();
+    const auto* end = token.data() + token.size();
+    FUZZ_CHECK(init->ap_req.data() >= begin && init->ap_req.data() + init->ap_req.size() == end,
+               "AP-REQ view is not the token's tail");
+    FUZZ_CHECK(!init->ap_req.empty() && static_cast<uint8_t>(init->ap_req[0]) == 0x6e,
+               "AP-REQ view without [APPLICATION 14]");
+    auto ap = tlvSize(init->ap_req);
+    FUZZ_CHECK(ap && *ap == init->ap_req.size(), "AP-REQ view is not one whole element");
+    // The reply builder frames whatever it is given: its outer length covers it exactly.
+    const std::string reply = gssgate::proxy::spnegoAcceptCompleted(init->mech_oid, init->ap_req);
+    auto total = tlvSize(reply);
+    FUZZ_CHECK(total && *total == reply.size(), "reply's DER length is not its size");
   }
 }
 
