@@ -535,9 +535,12 @@ def report(w: World, res: dict) -> tuple[str, Targets]:
         ratio = m["latency_us"]["p99"] / c["latency_us"]["p99"] if c["latency_us"]["p99"] else None
         res["p99_ratio"] = ratio
         lines.append("")
+        # An ASan proxy slows down unevenly (shadow memory and quarantine grow during the
+        # first phase): its ratio is shown, not judged; the false-401 checks stay strict.
         t.check("valid p99 mixed / clean", f"{fmt(ratio, '.2f')} ({m['latency_us']['p99']}/"
                 f"{c['latency_us']['p99']} us)", f"<= {a.p99_ratio:g}",
-                None if ratio is None else ratio <= a.p99_ratio)
+                None if ratio is None else ratio <= a.p99_ratio,
+                info=bool(w.sanitizer) or a.leaks == "valgrind")
     fdt = res.get("fds_threads")
     if fdt:
         b, e = fdt["before"], fdt["after"]
@@ -604,8 +607,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--slowloris", type=int, help="slowloris connections in mixed (50)")
     p.add_argument("--header-timeout", type=float, help="proxy timeouts.header, s (5)")
     p.add_argument("--header-bytes", type=int, default=65536, help="limits.header_bytes")
-    p.add_argument("--threads", type=int, default=os.cpu_count() or 2,
-                   help="proxy worker threads (cores)")
+    p.add_argument("--threads", type=int,
+                   help="proxy worker threads (cores; 1 under valgrind, see --leaks)")
     p.add_argument("--loadgen-threads", type=int, default=1)
     p.add_argument("--mint-ahead", type=int, help="token queue (rate x 10 s, >= 2000)")
     p.add_argument("--request-timeout", type=float, default=10.0)
@@ -613,7 +616,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--p99-ratio", type=float, help="target mixed/clean p99 (2; quick 5)")
     p.add_argument("--leaks", choices=["auto", "none", "valgrind"], default="auto",
                    help="auto: LSan when the proxy is an ASan build; valgrind: run the proxy "
-                        "under valgrind memcheck (use a low --rate)")
+                        "under valgrind memcheck with one worker thread (use a low --rate)")
     p.add_argument("--json", metavar="FILE", help="also write all results and samples here")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (configs, logs)")
     a = p.parse_args()
@@ -626,6 +629,10 @@ def parse_args() -> argparse.Namespace:
     for k, v in (quick if a.quick else full).items():
         if getattr(a, k) is None:
             setattr(a, k, v)
+    if a.threads is None:
+        # valgrind 3.19 runs one thread at a time and apparently keeps its lock while a thread
+        # waits for MIT's replay-cache file lock (fcntl): two workers deadlocked under it.
+        a.threads = 1 if a.leaks == "valgrind" else (os.cpu_count() or 2)
     if a.mint_ahead is None:
         a.mint_ahead = max(2000, int(a.rate * 10))
     a.phases = [x.strip() for x in a.phases.split(",") if x.strip()]
