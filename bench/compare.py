@@ -36,18 +36,18 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-REALM_SCRIPT = REPO / "tests" / "realm" / "gssgate_realm.py"
-PYTHON = "/usr/bin/python3"
+import benchlib
+from benchlib import (PROCS, REPO, BenchError, boost, children_of, cpu_busy_fraction,
+                      free_port, http_get, log, proc_cpu_us, proc_status_kib, tail,
+                      wait_for_port)
+
+benchlib.set_log_prefix("compare")
 NGINX = shutil.which("nginx", path="/usr/sbin:/usr/bin:/sbin") or "/usr/sbin/nginx"
 APACHE = shutil.which("apache2", path="/usr/sbin:/usr/bin:/sbin") or "/usr/sbin/apache2"
 APACHE_MODULES = Path("/usr/lib/apache2/modules")
@@ -66,184 +66,6 @@ LATENCY_CONNECTIONS = 16
 LATENCY_KEPT_UP = 0.97
 
 
-class BenchError(RuntimeError):
-    pass
-
-
-def log(msg: str) -> None:
-    print(f"[compare] {msg}", file=sys.stderr, flush=True)
-
-
-# ------------------------------------------------------------------------------- processes
-
-def boost(pid: int, nice: int) -> None:
-    """Runs pid's session at `nice`. Linux schedules sessions as "autogroups" that share the
-    CPUs equally whatever the nice values inside them, so the autogroup's own nice is what
-    counts against other sessions' work; the process nice is set too, for kernels without
-    autogroups. Best effort: needs root for negative values."""
-    if not nice:
-        return
-    try:
-        Path(f"/proc/{pid}/autogroup").write_text(f"{nice}\n")
-    except OSError:
-        pass
-    try:
-        os.setpriority(os.PRIO_PROCESS, pid, nice)
-    except OSError:
-        pass
-
-
-class Processes:
-    """Every process (group) this script starts; all are stopped by stop_all(), which runs at
-    exit and on SIGINT/SIGTERM. Each child leads its own session, so a server's workers are
-    stopped together with it, and each server is one scheduling autogroup (see boost())."""
-
-    def __init__(self) -> None:
-        self.procs: list[tuple[str, subprocess.Popen]] = []
-        self.cleanups: list = []
-        self.nice = 0
-
-    def start(self, name: str, argv: list[str], env: dict, log_path: Path,
-              cwd: Path | None = None) -> subprocess.Popen:
-        out = open(log_path, "ab")
-        try:
-            proc = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
-                                    stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
-        finally:
-            out.close()
-        self.procs.append((name, proc))
-        boost(proc.pid, self.nice)
-        return proc
-
-    def stop(self, proc: subprocess.Popen, timeout: float = 10.0) -> None:
-        if proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                pass
-        # Workers may outlive their parent for a moment; the group id is still ours.
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        if proc.poll() is None:
-            proc.wait(timeout=5)
-
-    def stop_all(self) -> None:
-        for _, proc in reversed(self.procs):
-            try:
-                self.stop(proc)
-            except Exception as e:  # keep cleaning up the rest
-                log(f"stopping pid {proc.pid}: {e}")
-        self.procs.clear()
-        for fn in reversed(self.cleanups):
-            try:
-                fn()
-            except Exception as e:
-                log(f"cleanup: {e}")
-        self.cleanups.clear()
-
-
-PROCS = Processes()
-
-
-def _on_signal(signum, _frame):
-    raise SystemExit(128 + signum)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, proc: subprocess.Popen, name: str, log_path: Path,
-                  timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise BenchError(f"{name} exited with status {proc.returncode} during startup:\n"
-                             + tail(log_path))
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise BenchError(f"{name} did not listen on 127.0.0.1:{port} within {timeout} s:\n"
-                     + tail(log_path))
-
-
-def http_get(url: str, headers: dict | None = None, timeout: float = 5.0) -> tuple[int, bytes]:
-    req = urllib.request.Request(url, headers=headers or {})
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(req, timeout=timeout) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
-
-
-def tail(path: Path, lines: int = 25) -> str:
-    try:
-        text = path.read_text(errors="replace").splitlines()
-    except OSError:
-        return f"(no log at {path})"
-    return "\n".join("    " + l for l in text[-lines:])
-
-
-def children_of(pid: int) -> list[int]:
-    """Direct children of pid (nginx/Apache workers)."""
-    kids = []
-    try:
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            try:
-                kids += [int(x) for x in (task / "children").read_text().split()]
-            except OSError:
-                pass
-    except OSError:
-        pass
-    return kids
-
-
-def proc_status_kib(pid: int, field: str) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def proc_cpu_us(pid: int) -> int | None:
-    """utime+stime of pid in microseconds (clock ticks, so 10 ms resolution)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(")") + 2:].split()
-    ticks = int(fields[11]) + int(fields[12])  # fields 14 and 15 of the full line
-    return ticks * 1_000_000 // os.sysconf("SC_CLK_TCK")
-
-
-def cpu_busy_fraction(interval: float = 1.0) -> float:
-    """Share of all CPUs busy over `interval` (from /proc/stat): what other processes use
-    before the benchmark starts, since they compete with every phase."""
-    def sample():
-        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        idle = fields[3] + fields[4]  # idle + iowait
-        return sum(fields[:8]), idle
-    t0, i0 = sample()
-    time.sleep(interval)
-    t1, i1 = sample()
-    return 0.0 if t1 == t0 else 1.0 - (i1 - i0) / (t1 - t0)
-
-
 # ------------------------------------------------------------------------------- the setup
 
 class Bench:
@@ -252,8 +74,7 @@ class Bench:
         self.dir = workdir
         self.realm_dir = workdir / "realm"
         self.realm_env: dict[str, str] = {}
-        self.base_env = {k: v for k, v in os.environ.items()
-                         if not k.startswith("KRB5") and k not in ("http_proxy", "HTTP_PROXY")}
+        self.base_env = benchlib.base_env()
         self.upstream_port = 0
         self.nginx_proxy_port = 0
         self.nginx_proxy_proc: subprocess.Popen | None = None
@@ -269,63 +90,17 @@ class Bench:
 
     # --- realm
     def start_realm(self) -> None:
-        if not REALM_SCRIPT.exists():
-            raise BenchError(f"{REALM_SCRIPT} is missing")
-        self.realm_dir.mkdir()
-        keytab = self.realm_dir / "http.keytab"
-        argv = [PYTHON, str(REALM_SCRIPT), "up", str(self.realm_dir), "--users", "alice",
-                "--service", f"HTTP/localhost={keytab}", "--kinit"]
-        res = subprocess.run(argv, env=self.base_env, capture_output=True, text=True, timeout=60)
-        # `down` runs at exit even if `up` failed half-way (it may have started the KDC).
-        PROCS.cleanups.append(self.stop_realm)
-        if res.returncode != 0:
-            raise BenchError(f"realm setup failed ({' '.join(argv)}):\n{res.stdout}{res.stderr}")
-        info = json.loads((self.realm_dir / "env.json").read_text())
-        self.realm_name = info.get("realm", "GSSGATE.TEST")
-        self.realm_env = dict(info["env"])
-        ccache = Path(info.get("ccaches", {}).get("alice", self.realm_dir / "alice.ccache"))
-        if not ccache.exists():  # older realm script: kinit explicitly
-            subprocess.run([PYTHON, str(REALM_SCRIPT), "kinit", str(self.realm_dir), "alice",
-                            str(ccache)], env=self.base_env, check=True, timeout=60)
-        self.client_env = dict(self.base_env)
-        self.client_env.update(self.realm_env)
-        self.client_env["KRB5CCNAME"] = f"FILE:{ccache}"
-        self.keytab = keytab
+        realm = benchlib.start_realm(self.realm_dir, self.base_env)
+        self.realm_name = realm.name
+        self.realm_env = realm.env
+        self.client_env = realm.client_env
+        self.keytab = realm.keytab
         log(f"realm {self.realm_name} up, alice has a TGT")
-
-    def stop_realm(self) -> None:
-        if (self.realm_dir / "kdc.pid").exists():
-            subprocess.run([PYTHON, str(REALM_SCRIPT), "down", str(self.realm_dir)],
-                           env=self.base_env, capture_output=True, timeout=30)
 
     # --- nginx
     def _nginx(self, name: str, port: int, workers: str, body: str) -> subprocess.Popen:
-        d = self.dir / name
-        (d / "tmp").mkdir(parents=True)
-        conf = d / "nginx.conf"
-        conf.write_text(f"""# generated by bench/compare.py
-worker_processes {workers};
-daemon off;
-master_process on;
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  client_body_temp_path {d}/tmp;
-  proxy_temp_path {d}/tmp;
-  fastcgi_temp_path {d}/tmp;
-  uwsgi_temp_path {d}/tmp;
-  scgi_temp_path {d}/tmp;
-  keepalive_requests 1000000;
-  keepalive_timeout 120s;
-{body}
-}}
-""")
-        log_path = d / "stdout.log"
-        proc = PROCS.start(name, [NGINX, "-c", str(conf), "-p", str(d)], self.base_env, log_path)
-        wait_for_port(port, proc, name, d / "error.log")
-        return proc
+        return benchlib.start_nginx(NGINX, self.dir / name, name, port, workers, body,
+                                    self.base_env)
 
     def start_upstream(self) -> None:
         self.upstream_port = free_port()
@@ -462,21 +237,7 @@ log:
         return deposit
 
     def _wait_ready(self, proc: subprocess.Popen, log_path: Path) -> None:
-        deadline = time.monotonic() + 15
-        last = None
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise BenchError(f"gssgate-proxy exited ({proc.returncode}):\n{tail(log_path)}")
-            try:
-                status, _ = http_get(f"http://127.0.0.1:{self.gssgate_admin_port}/readyz",
-                                     timeout=1)
-                if status == 200:
-                    return
-                last = status
-            except OSError as e:
-                last = e
-            time.sleep(0.05)
-        raise BenchError(f"gssgate-proxy /readyz not 200 within 15 s (last: {last})")
+        benchlib.wait_ready(self.gssgate_admin_port, proc, log_path)
 
     # --- Apache
     def start_apache(self) -> None:
@@ -911,9 +672,9 @@ def main() -> int:
         print(f"compare: {args.loadgen} not found; build it: ninja -C build gssgate-loadgen",
               file=sys.stderr)
         return 2
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
-    signal.signal(signal.SIGHUP, _on_signal)
+    signal.signal(signal.SIGTERM, benchlib.on_signal)
+    signal.signal(signal.SIGINT, benchlib.on_signal)
+    signal.signal(signal.SIGHUP, benchlib.on_signal)
     atexit.register(PROCS.stop_all)
 
     if args.nice:

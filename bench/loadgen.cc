@@ -5,6 +5,7 @@
 //   gssgate-loadgen --url http://127.0.0.1:8080/ --connections 16 --rate 5000
 //   KRB5CCNAME=FILE:/tmp/alice.cc gssgate-loadgen --url http://127.0.0.1:8080/ --json
 //       --mode negotiate --spn HTTP@localhost --tokens 100000
+//   ... --mode negotiate --rate 1000 --duration 600 --mint-ahead 20000   (soak: minted meanwhile)
 //
 // Closed loop (default): each connection has exactly one request in flight and sends the next as
 // soon as the response is complete, so the rate is what the server sustains at that concurrency.
@@ -12,8 +13,11 @@
 // request, and its latency counts from the due time, not the send time, so time spent waiting
 // for a free connection is not hidden (coordinated omission, as wrk2 corrects it). In
 // negotiate mode every token is minted before the clock starts and used exactly once; the run
-// ends when the pool is empty. Every response that is not 2xx and every socket failure is an
-// error, reported by status code or kind. See bench/README.md.
+// ends when the pool is empty. With --mint-ahead a background thread mints while the run goes,
+// into a bounded queue that is full when the clock starts; a request that finds it empty waits
+// and is counted as a starvation (the run then measured the minter, not the server). Every response
+// that is not 2xx and every socket failure is an error, reported by status code or kind. See
+// bench/README.md.
 //
 // Threads: --threads event loops (epoll), connections spread over them; they share only
 // atomics (token cursor, request budget, schedule slot) and the immutable options.
@@ -52,6 +56,7 @@
 #include <utility>
 #include <vector>
 
+#include "bench/mint_ahead_queue.h"
 #include "bench/response_parser.h"
 #include "bench/token_minter.h"
 #include "common/strings.h"
@@ -91,6 +96,7 @@ struct Options {
   double rate = 0;         // requests/s over all connections, open loop; 0 = closed loop
   std::string spn;         // default HTTP@<url host>
   uint64_t tokens = 0;
+  uint64_t mintAhead = 0;  // > 0: queue capacity of the background minter
   bool delegate = false;
   bool mutual = true;
   int mintThreads = 0;  // 0 = number of cores
@@ -114,6 +120,8 @@ constexpr std::string_view kUsage =
     "  --spn SERVICE@HOST  negotiate: target name (HTTP@<url host>)\n"
     "  --tokens N          negotiate: tokens minted before the run; each is sent once and the\n"
     "                      run ends when they are used up (default: --requests)\n"
+    "  --mint-ahead N      negotiate: mint on a background thread while the run goes, into a\n"
+    "                      queue of N tokens (full at the start); replaces --tokens\n"
     "  --delegate          negotiate: request credential delegation (GSS_C_DELEG_FLAG)\n"
     "  --no-mutual         negotiate: do not request mutual authentication\n"
     "  --mint-threads N    negotiate: threads minting tokens (number of cores)\n"
@@ -202,6 +210,7 @@ std::vector<OptionSpec> optionSpecs() {
        }},
       {"spn", true, [](Options& o, std::string_view v) { return o.spn = v, !v.empty(); }},
       {"tokens", true, intOption<uint64_t>(&Options::tokens, 1, UINT64_MAX)},
+      {"mint-ahead", true, intOption<uint64_t>(&Options::mintAhead, 1, 10000000)},
       {"delegate", false, [](Options& o, std::string_view) { return o.delegate = true; }},
       {"no-mutual", false,
        [](Options& o, std::string_view) {
@@ -239,7 +248,9 @@ int finishOptions(Options& opt) {
   if (opt.mode == Mode::kNegotiate) {
     if (opt.spn.empty()) opt.spn = "HTTP@" + opt.host;
     if (opt.tokens == 0) opt.tokens = opt.requests;
-    if (opt.tokens == 0) return usageError("--tokens", "(negotiate mode needs --tokens)");
+    if (opt.tokens == 0 && opt.mintAhead == 0) {
+      return usageError("--tokens", "(negotiate mode needs --tokens or --mint-ahead)");
+    }
   }
   if (opt.mintThreads == 0) {
     opt.mintThreads = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
@@ -298,6 +309,7 @@ constexpr Nanos kLateStart = std::chrono::milliseconds(1);
 struct RunShared {
   const Options* opt = nullptr;
   const std::vector<std::string>* tokens = nullptr;
+  MintAheadQueue* queue = nullptr;  // --mint-ahead: tokens come from here instead
   std::atomic<uint64_t> nextToken{0};
   std::atomic<uint64_t> measuredIssued{0};
   std::atomic<bool> tokensExhaustedInWarmup{false};
@@ -533,7 +545,14 @@ class EventLoop {
       return finish(c);
     }
     c.out = baseRequest_;
-    if (opt.mode == Mode::kNegotiate) {
+    if (opt.mode == Mode::kNegotiate && shared_.queue != nullptr) {
+      std::optional<std::string> token = shared_.queue->pop();
+      if (!token) return finish(c);  // the minter failed
+      shared_.nextToken.fetch_add(1, std::memory_order_relaxed);
+      c.out += "Authorization: Negotiate ";
+      c.out += *token;
+      c.out += "\r\n";
+    } else if (opt.mode == Mode::kNegotiate) {
       const uint64_t t = shared_.nextToken.fetch_add(1, std::memory_order_relaxed);
       if (t >= shared_.tokens->size()) {
         if (!c.measured) shared_.tokensExhaustedInWarmup = true;
@@ -756,6 +775,8 @@ struct Report {
   uint64_t tokensMinted = 0;
   uint64_t tokensUsed = 0;
   double mintS = 0;
+  uint64_t tokensStarved = 0;   // --mint-ahead: requests that waited for the minter
+  uint64_t tokensMinDepth = 0;  // --mint-ahead: fewest tokens queued at a pop
   std::vector<std::pair<int, std::optional<uint64_t>>> cpu;  // pid → CPU µs in the window
   uint64_t loadgenCpuUs = 0;
   std::string stopReason;
@@ -804,8 +825,13 @@ std::string toJson(const Options& opt, const Report& r) {
   }
   std::string tokens;
   if (opt.mode == Mode::kNegotiate) {
-    tokens = fmt::format(R"("tokens":{{"minted":{},"used":{},"mint_s":{:.3f},"delegate":{}}},)",
-                         r.tokensMinted, r.tokensUsed, r.mintS, opt.delegate);
+    std::string ahead;
+    if (opt.mintAhead > 0) {
+      ahead = fmt::format(R"(,"mint_ahead":{},"starved":{},"min_queue":{})", opt.mintAhead,
+                          r.tokensStarved, r.tokensMinDepth);
+    }
+    tokens = fmt::format(R"("tokens":{{"minted":{},"used":{},"mint_s":{:.3f},"delegate":{}{}}},)",
+                         r.tokensMinted, r.tokensUsed, r.mintS, opt.delegate, ahead);
   }
   return fmt::format(
       R"({{"mode":"{}","url":{},"connections":{},"threads":{},"requests":{},"ok":{},)"
@@ -830,6 +856,11 @@ void printText(const Options& opt, const Report& r) {
   if (opt.mode == Mode::kNegotiate) {
     fmt::print("  tokens:    {} minted in {:.2f} s ({}), {} used\n", r.tokensMinted, r.mintS,
                opt.delegate ? "delegating" : "no delegation", r.tokensUsed);
+    if (opt.mintAhead > 0) {
+      fmt::print("  minting:   ahead in a queue of {}; fewest queued {}; {} starved requests{}\n",
+                 opt.mintAhead, r.tokensMinDepth, r.tokensStarved,
+                 r.tokensStarved > 0 ? " (the minter fell behind: run invalid)" : "");
+    }
   }
   fmt::print("  window:    {:.3f} s after {} warm-up requests; stopped: {}\n", r.elapsedS,
              r.warmupRequests, r.stopReason);
@@ -913,7 +944,8 @@ void fillLatency(const std::vector<uint32_t>& lat, Report& r) {
 
 std::string stopReason(const Options& opt, const RunShared& shared, bool ranToDeadline) {
   if (ranToDeadline) return "duration";
-  if (opt.mode == Mode::kNegotiate && shared.nextToken.load() >= shared.tokens->size()) {
+  if (opt.mode == Mode::kNegotiate && shared.queue == nullptr &&
+      shared.nextToken.load() >= shared.tokens->size()) {
     return "token pool used up";
   }
   if (opt.requests > 0) return "request count";
@@ -951,7 +983,20 @@ int run(const Options& opt) {
 
   Report report;
   std::vector<std::string> tokens;
-  if (!mintPool(opt, tokens, report)) return kExitSetup;
+  std::unique_ptr<MintAheadQueue> queue;
+  if (opt.mode == Mode::kNegotiate && opt.mintAhead > 0) {
+    const auto t0 = Clock::now();
+    queue = std::make_unique<MintAheadQueue>(
+        MintOptions{.spn = opt.spn, .delegate = opt.delegate, .mutual = opt.mutual}, opt.mintAhead);
+    if (absl::Status s = queue->start(); !s.ok()) {
+      fmt::print(stderr, "gssgate-loadgen: cannot mint tokens: {}\n", messageOf(s));
+      return kExitSetup;
+    }
+    report.mintS = std::chrono::duration<double>(Clock::now() - t0).count();
+    shared.queue = queue.get();
+  } else if (!mintPool(opt, tokens, report)) {
+    return kExitSetup;
+  }
   shared.tokens = &tokens;
 
   shared.scheduleStart = Clock::now();
@@ -991,6 +1036,15 @@ int run(const Options& opt) {
   Clock::time_point lastCompletion = shared.measureStart;
   fillLatency(merge(loops, report, lastCompletion), report);
   report.tokensUsed = std::min<uint64_t>(shared.nextToken.load(), tokens.size());
+  if (queue) {
+    report.tokensUsed = shared.nextToken.load();
+    report.tokensMinted = queue->minted();
+    report.tokensStarved = queue->starved();
+    report.tokensMinDepth = queue->minDepth();
+    if (absl::Status s = queue->failure(); !s.ok()) {
+      fmt::print(stderr, "gssgate-loadgen: minting failed during the run: {}\n", messageOf(s));
+    }
+  }
 
   // The window ends at the deadline, or at the last completion when the token pool or the
   // request budget ran out first (the idle tail after that must not dilute the rate).

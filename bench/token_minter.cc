@@ -67,42 +67,65 @@ absl::Status gssFailure(const std::string& what, OM_uint32 major, OM_uint32 mino
   return absl::FailedPreconditionError(what + ": " + gssErrorMessage(major, minor));
 }
 
-// Mints `count` tokens on the calling thread into `out`.
-absl::Status mintSome(const MintOptions& opt, uint64_t count, std::vector<std::string>& out) {
-  out.reserve(count);
-  OM_uint32 minor = 0;
+}  // namespace
+
+struct TokenMinter::State {
+  MintOptions options;
   gss_OID_desc spnego = spnegoOid();
-
   GssName target;
-  gss_buffer_desc nameBuf = gssInputBuffer(opt.spn);
-  OM_uint32 major = gss_import_name(&minor, &nameBuf, GSS_C_NT_HOSTBASED_SERVICE, target.out());
-  if (GSS_ERROR(major)) return gssFailure("gss_import_name(" + opt.spn + ")", major, minor);
-
   MemoryCcacheCopy ccache;
-  if (absl::Status s = ccache.init(); !s.ok()) return s;
-  std::array<gss_key_value_element_desc, 1> elements = {{{"ccache", ccache.name().c_str()}}};
-  gss_key_value_set_desc store{static_cast<OM_uint32>(elements.size()), elements.data()};
-  gss_OID_set_desc mechs{1, &spnego};
   GssCred cred;
-  major = gss_acquire_cred_from(&minor, GSS_C_NO_NAME, GSS_C_INDEFINITE, &mechs, GSS_C_INITIATE,
-                                &store, cred.out(), nullptr, nullptr);
-  if (GSS_ERROR(major)) return gssFailure("gss_acquire_cred_from", major, minor);
-
   OM_uint32 flags = GSS_C_SEQUENCE_FLAG | GSS_C_REPLAY_FLAG;
-  if (opt.mutual) flags |= static_cast<OM_uint32>(GSS_C_MUTUAL_FLAG);
-  if (opt.delegate) flags |= static_cast<OM_uint32>(GSS_C_DELEG_FLAG);
+};
+
+TokenMinter::TokenMinter(std::unique_ptr<State> state) : state_(std::move(state)) {}
+TokenMinter::~TokenMinter() = default;
+
+absl::StatusOr<std::unique_ptr<TokenMinter>> TokenMinter::create(const MintOptions& options) {
+  auto st = std::make_unique<State>();
+  st->options = options;
+  OM_uint32 minor = 0;
+  gss_buffer_desc nameBuf = gssInputBuffer(options.spn);
+  OM_uint32 major = gss_import_name(&minor, &nameBuf, GSS_C_NT_HOSTBASED_SERVICE, st->target.out());
+  if (GSS_ERROR(major)) return gssFailure("gss_import_name(" + options.spn + ")", major, minor);
+
+  if (absl::Status s = st->ccache.init(); !s.ok()) return s;
+  std::array<gss_key_value_element_desc, 1> elements = {{{"ccache", st->ccache.name().c_str()}}};
+  gss_key_value_set_desc store{static_cast<OM_uint32>(elements.size()), elements.data()};
+  gss_OID_set_desc mechs{1, &st->spnego};
+  major = gss_acquire_cred_from(&minor, GSS_C_NO_NAME, GSS_C_INDEFINITE, &mechs, GSS_C_INITIATE,
+                                &store, st->cred.out(), nullptr, nullptr);
+  if (GSS_ERROR(major)) return gssFailure("gss_acquire_cred_from", major, minor);
+  if (options.mutual) st->flags |= static_cast<OM_uint32>(GSS_C_MUTUAL_FLAG);
+  if (options.delegate) st->flags |= static_cast<OM_uint32>(GSS_C_DELEG_FLAG);
+  return std::make_unique<TokenMinter>(std::move(st));
+}
+
+absl::Status TokenMinter::mint(uint64_t count, std::vector<std::string>& out) {
+  State& st = *state_;
   for (uint64_t i = 0; i < count; ++i) {
+    OM_uint32 minor = 0;
     GssContext ctx;
     GssBuffer token;
-    major = gss_init_sec_context(&minor, cred.get(), ctx.out(), target.get(), &spnego, flags, 0,
-                                 GSS_C_NO_CHANNEL_BINDINGS, GSS_C_NO_BUFFER, nullptr, token.out(),
-                                 nullptr, nullptr);
+    const OM_uint32 major = gss_init_sec_context(
+        &minor, st.cred.get(), ctx.out(), st.target.get(), &st.spnego, st.flags, 0,
+        GSS_C_NO_CHANNEL_BINDINGS, GSS_C_NO_BUFFER, nullptr, token.out(), nullptr, nullptr);
     if (GSS_ERROR(major) || token.empty()) {
-      return gssFailure("gss_init_sec_context(" + opt.spn + ")", major, minor);
+      return gssFailure("gss_init_sec_context(" + st.options.spn + ")", major, minor);
     }
     out.push_back(base64Encode(token.view()));
   }
   return absl::OkStatus();
+}
+
+namespace {
+
+// Mints `count` tokens on the calling thread into `out`.
+absl::Status mintSome(const MintOptions& opt, uint64_t count, std::vector<std::string>& out) {
+  out.reserve(count);
+  auto minter = TokenMinter::create(opt);
+  if (!minter.ok()) return minter.status();
+  return (*minter)->mint(count, out);
 }
 
 }  // namespace

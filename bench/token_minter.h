@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -29,5 +30,28 @@ struct MintOptions {
 
 // Returns `count` base64 tokens, or the first GSS/krb5 failure as a readable message.
 absl::StatusOr<std::vector<std::string>> mintTokens(const MintOptions& options);
+
+// Mints tokens one at a time on one thread, holding the target name and initiator credential
+// (from its private memory copy of the ccache) between calls; for minting while a run goes.
+//   auto minter = TokenMinter::create(options);   // options.count/threads are ignored
+//   absl::Status s = (*minter)->mint(64, out);     // appends 64 tokens to `out`
+// Thread-safety: one thread at a time.
+class TokenMinter {
+  struct State;  // GSS name, credential and the ccache copy (token_minter.cc)
+
+ public:
+  static absl::StatusOr<std::unique_ptr<TokenMinter>> create(const MintOptions& options);
+  TokenMinter(const TokenMinter&) = delete;
+  TokenMinter& operator=(const TokenMinter&) = delete;
+  ~TokenMinter();
+
+  // Appends `count` base64 tokens to `out`; the first failure stops it.
+  absl::Status mint(uint64_t count, std::vector<std::string>& out);
+
+  explicit TokenMinter(std::unique_ptr<State> state);  // by create() only: State is private
+
+ private:
+  std::unique_ptr<State> state_;
+};
 
 }  // namespace gssgate::bench

@@ -97,7 +97,6 @@ class HttpSession {
   bool linger_ = false;  // an error was answered with the request body unread
   GssContext pending_;   // SPNEGO context awaiting the client's next leg
   int legs_ = 0;         // legs of the pending context
-  std::vector<char> relay_buf_;
 };
 
 }  // namespace gssgate::proxy
