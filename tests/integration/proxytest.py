@@ -4,6 +4,7 @@
   token from python-gssapi, using the user's own ccache (never the process's KRB5CCNAME).
 * `negotiate_start(...)` — the same, plus the client context (to check the mutual-auth reply).
 * `http_request(...)` — one request with http.client; `Response` with status, headers, body, json.
+* `proxy_metrics(p)` — the proxy's /metrics samples as a dict.
 * `raw_http(port, bytes)` — sends exact bytes, parses one response (for framing tests).
 * `curl_negotiate(url, user)` — `curl --negotiate -u :` with KRB5CCNAME in its env only.
 * `ProxyProcess` — a running gssgate-proxy (started by the `proxy` fixture in conftest.py).
@@ -149,6 +150,16 @@ def http_request(port: int, method: str = "GET", path: str = "/", headers=None, 
     finally:
         if own:
             conn.close()
+
+
+def proxy_metrics(p) -> dict[str, float]:
+    """The proxy's /metrics (its admin listener) as {"name{labels}": value}."""
+    out = {}
+    for line in http_request(p.admin_port, path="/metrics").text.splitlines():
+        if line and not line.startswith("#"):
+            k, _, v = line.rpartition(" ")
+            out[k] = float(v)
+    return out
 
 
 class RawResponseError(AssertionError):

@@ -8,15 +8,7 @@ import gssapi
 
 from proxytest import (curl_negotiate, http_request, negotiate_reply_token, negotiate_start,
                        negotiate_token, upstream_header_values, user_credentials)
-
-
-def metrics(p) -> dict[str, float]:
-    out = {}
-    for line in http_request(p.admin_port, path="/metrics").text.splitlines():
-        if line and not line.startswith("#"):
-            k, _, v = line.rpartition(" ")
-            out[k] = float(v)
-    return out
+from proxytest import proxy_metrics as metrics
 
 
 def counts(p) -> tuple[float, float]:

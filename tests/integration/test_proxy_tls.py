@@ -56,6 +56,7 @@ import proxytest
 from echo_upstream import EchoUpstream, big_body_sha256
 from proxytest import (assert_clean_error, auth_header, curl_negotiate, free_port, http_request,
                        proxy_binary, proxy_env, upstream_header_values)
+from proxytest import proxy_metrics as metrics
 from tlstest import Pki, client_context, peer_serial, server_context
 
 REALM_NAME = "GSSGATE.TEST"
@@ -125,15 +126,6 @@ def handshake_error(port: int, ctx: ssl.SSLContext) -> ssl.SSLError:
     with pytest.raises(ssl.SSLError) as ei:
         handshake(port, ctx).close()
     return ei.value
-
-
-def metrics(p) -> dict[str, float]:
-    out = {}
-    for line in http_request(p.admin_port, path="/metrics").text.splitlines():
-        if line and not line.startswith("#"):
-            k, _, v = line.rpartition(" ")
-            out[k] = float(v)
-    return out
 
 
 def wait_metric(p, name: str, at_least: float, timeout: float = 5) -> float:

@@ -42,6 +42,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 import proxytest
 from proxytest import (RawConnection, assert_clean_error, http_request, negotiate_token,
                        proxy_binary, upstream_header_values)
+from proxytest import proxy_metrics as metrics
 
 pytest.register_assert_rewrite("broker_fixtures")  # before the import below
 from broker_fixtures import (  # noqa: E402
@@ -91,16 +92,6 @@ def with_cookie(p, value: str, path: str = "/", headers=None, name: str = COOKIE
     hdrs = {"Cookie": f"{name}={value}"}
     hdrs.update(headers or {})
     return http_request(p.port, path=path, headers=hdrs)
-
-
-def metrics(p) -> dict[str, float]:
-    text = http_request(p.admin_port, path="/metrics").text
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            k, _, v = line.rpartition(" ")
-            out[k] = float(v)
-    return out
 
 
 def gss_calls(m: dict[str, float]) -> float:
