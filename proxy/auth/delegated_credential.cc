@@ -34,12 +34,6 @@ absl::StatusOr<SecretString> delegatedTgt(gss_cred_id_t delegated, std::string_v
   if (krb5_parse_name(ctx, p.c_str(), client.out()) != 0) {
     return absl::InvalidArgumentError("principal is not a valid Kerberos name");
   }
-  const krb5_data& realm = client.get()->realm;
-  Krb5Principal tgs(ctx);
-  if (krb5_build_principal_ext(ctx, tgs.out(), realm.length, realm.data, KRB5_TGS_NAME_SIZE,
-                               KRB5_TGS_NAME, realm.length, realm.data, 0) != 0) {
-    return absl::InternalError("cannot build the TGS principal");
-  }
   krb5_cc_cursor cursor = nullptr;
   if (krb5_cc_start_seq_get(ctx, cc.get(), &cursor) != 0) {
     return absl::InternalError("cannot read the delegated credential");
@@ -47,20 +41,30 @@ absl::StatusOr<SecretString> delegatedTgt(gss_cred_id_t delegated, std::string_v
   std::optional<SecretString> out;
   krb5_creds creds;
   while (krb5_cc_next_cred(ctx, cc.get(), &cursor, &creds) == 0) {
-    if (!out && krb5_principal_compare(ctx, creds.server, tgs.get()) &&
-        krb5_principal_compare(ctx, creds.client, client.get())) {
-      krb5_data* data = nullptr;
-      if (krb5_marshal_credentials(ctx, &creds, &data) == 0) {
-        out = SecretString(std::string(data->data, data->length));
-        secureWipe(data->data, data->length);
-        krb5_free_data(ctx, data);
-      }
-    }
+    if (!out) out = marshalIfClientTgt(ctx, creds, client.get());
     krb5_free_cred_contents(ctx, &creds);
   }
   krb5_cc_end_seq_get(ctx, cc.get(), &cursor);
   if (!out) return absl::NotFoundError("the delegated credential holds no TGT of the user's realm");
   return std::move(*out);
+}
+
+std::optional<SecretString> marshalIfClientTgt(krb5_context ctx, krb5_creds& creds,
+                                               krb5_const_principal client) {
+  const krb5_data& realm = client->realm;
+  Krb5Principal tgs(ctx);
+  if (krb5_build_principal_ext(ctx, tgs.out(), realm.length, realm.data, KRB5_TGS_NAME_SIZE,
+                               KRB5_TGS_NAME, realm.length, realm.data, 0) != 0 ||
+      !krb5_principal_compare(ctx, creds.server, tgs.get()) ||
+      !krb5_principal_compare(ctx, creds.client, client)) {
+    return std::nullopt;
+  }
+  krb5_data* data = nullptr;
+  if (krb5_marshal_credentials(ctx, &creds, &data) != 0) return std::nullopt;
+  SecretString out(std::string(data->data, data->length));
+  secureWipe(data->data, data->length);
+  krb5_free_data(ctx, data);
+  return out;
 }
 
 }  // namespace gssgate::proxy

@@ -10,7 +10,9 @@
 #pragma once
 
 #include <gssapi/gssapi.h>
+#include <krb5/krb5.h>
 
+#include <optional>
 #include <string_view>
 
 #include "absl/status/statusor.h"
@@ -19,5 +21,10 @@
 namespace gssgate::proxy {
 
 absl::StatusOr<SecretString> delegatedTgt(gss_cred_id_t delegated, std::string_view principal);
+
+// `creds` marshalled if it is `client`'s TGT of the client's own realm (krbtgt/R@R), else
+// nullopt. Shared by delegatedTgt (a ccache) and the direct krb5 path (a KRB-CRED's list).
+std::optional<SecretString> marshalIfClientTgt(krb5_context ctx, krb5_creds& creds,
+                                               krb5_const_principal client);
 
 }  // namespace gssgate::proxy

@@ -7,6 +7,7 @@
 
 #include "common/krb5_handles.h"
 #include "common/strings.h"
+#include "proxy/auth/delegated_credential.h"
 
 namespace gssgate::proxy {
 namespace {
@@ -92,24 +93,8 @@ std::optional<SecretString> forwardedTgt(krb5_context ctx, krb5_auth_context ac,
     }
   }
   std::unique_ptr<krb5_creds*, CredsListDeleter> creds(raw, CredsListDeleter{ctx});
-  const krb5_data& realm = client->realm;
-  Krb5Principal tgs(ctx);
-  if (code = krb5_build_principal_ext(ctx, tgs.out(), realm.length, realm.data, KRB5_TGS_NAME_SIZE,
-                                      KRB5_TGS_NAME, realm.length, realm.data, 0);
-      code != 0) {
-    return std::nullopt;
-  }
   for (krb5_creds** c = creds.get(); *c != nullptr; ++c) {
-    if (!krb5_principal_compare(ctx, (*c)->server, tgs.get()) ||
-        !krb5_principal_compare(ctx, (*c)->client, client)) {
-      continue;
-    }
-    krb5_data* data = nullptr;
-    if (code = krb5_marshal_credentials(ctx, *c, &data); code != 0) return std::nullopt;
-    SecretString out(std::string(data->data, data->length));
-    secureWipe(data->data, data->length);
-    krb5_free_data(ctx, data);
-    return out;
+    if (auto tgt = marshalIfClientTgt(ctx, **c, client)) return tgt;
   }
   code = 0;  // delegated, but no TGT of the client's realm: treated as no delegation
   return std::nullopt;
